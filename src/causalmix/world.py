@@ -1,0 +1,93 @@
+"""Everything a run needs that does not change between runs: domains split by document, benchmarks,
+reference vocabularies and the base models. Built once per config and cached on disk."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from . import benchmarks, domains as dom
+from .config import config_hash, path
+from .corrupt import family
+from .covariates import vocabulary
+from .model import GPT, GPTConfig
+from .train import fit
+
+
+@dataclass
+class World:
+    cfg: DictConfig
+    splits: dict[str, dict[str, list]]     # domain -> {"pretrain", "pool", "bench"} -> samples
+    families: dict[str, str]
+    benches: dict[str, list[benchmarks.Item]]
+    vocabs: dict[str, frozenset]
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.splits)
+
+    def pool_samples(self) -> dict[str, list]:
+        return {d: s["pool"] for d, s in self.splits.items()}
+
+
+def set_threads(cfg: DictConfig) -> None:
+    if cfg.device == "cpu":
+        torch.set_num_threads(int(cfg.threads))
+
+
+def build_world(cfg: DictConfig) -> World:
+    cache = path(cfg, "cache")
+    specs = OmegaConf.to_container(cfg.data.domains, resolve=True)
+    loaded = dom.load_domains(specs, cache, sample_chars=cfg.data.sample_chars, seed=cfg.seed)
+    splits = {d: dom.split_by_doc(s, dict(cfg.data.split), seed=cfg.seed) for d, s in loaded.items()}
+    families = {d: family(specs[d]["kind"]) for d in specs}
+    benches = {d: benchmarks.build(d, families[d], splits[d]["bench"], cfg.data.bench_items, seed=cfg.seed + 7)
+               for d in specs}
+    vocabs = {d: vocabulary(splits[d]["pretrain"]) for d in specs}
+    return World(cfg, splits, families, benches, vocabs)
+
+
+def gpt_config(cfg: DictConfig, size: str) -> GPTConfig:
+    m = cfg.model[size]
+    return GPTConfig(n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd, context=cfg.model.context,
+                     dropout=m.dropout)
+
+
+def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
+    """The base model of a size, pretrained once on the neutral corpus and cached by config hash."""
+    key = config_hash({"model": OmegaConf.to_container(cfg.model[size]), "context": cfg.model.context,
+                       "pretrain": OmegaConf.to_container(cfg.pretrain), "chars": cfg.data.sample_chars,
+                       "seed": cfg.seed})
+    file = path(cfg, "cache") / "base" / f"{size}-{key}.pt"
+    model = GPT(gpt_config(cfg, size))
+    if file.exists():
+        model.load_state_dict(torch.load(file, map_location="cpu"))
+    else:
+        texts = neutral_texts(cfg)
+        t0 = time.perf_counter()
+        stats = fit(model, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
+                    lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device if cfg.device == "cpu" else "cuda")
+        model.cpu()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(file)
+        log(f"pretrained {size} base ({model.n_params():,} params) for {stats['steps']} steps "
+            f"in {time.perf_counter() - t0:.0f}s, final loss {stats['final_loss']:.3f} -> {file.name}")
+    model.eval()
+    return model
+
+
+def neutral_texts(cfg: DictConfig) -> list[str]:
+    """Windows of the neutral pretraining corpus (not one of the mixture's domains)."""
+    samples = dom.load_domain(cfg.pretrain.corpus, {"kind": cfg.pretrain.corpus}, path(cfg, "cache"),
+                              sample_chars=cfg.data.sample_chars, seed=cfg.seed)
+    return [s.text for s in samples]
+
+
+def rng_for(cfg: DictConfig, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([int(cfg.seed), *keys])
