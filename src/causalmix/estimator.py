@@ -1,0 +1,320 @@
+"""Double machine learning of state-dependent mixture returns (econml CausalForestDML / LinearDML).
+
+The model is the partially linear one DML assumes:
+
+    Y = g(X) + theta(X) . T' + e,   T' = the K-1 mixture shares other than the reference domain.
+
+Mixture weights sum to 1, so the K shares are collinear; dropping the reference domain makes
+theta_d(x) the marginal return of moving share from the reference domain to domain d in pool
+state x (one unit of share; a 0.1 move gains about 0.1 * theta_d).
+
+Sign convention: with minimize=True (e.g. Y is a loss) the model is fitted on -Y, so theta,
+effects(), predicted_gain() are always in "improvement" units (positive = better) and every
+policy maximizes. predict_outcome() is the one exception: it returns the user's Y units so it
+can be compared with held-out observed outcomes.
+"""
+
+import json
+import os
+import sys
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from causalmix.errors import ConfigError
+
+ESTIMATORS = ("causal_forest", "linear")
+NUISANCES = ("rf", "gbr", "lasso", "ridge")
+
+
+def _fmt_list(names, limit=20):
+    names = list(names)
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(map(str, names[:limit])) + more
+
+
+def validate_runs(df, treatment, covariates, outcome, min_rows=10):
+    """Raise ConfigError (one line) if the runs table cannot be fitted; cheap, run before fitting."""
+    treatment, covariates = list(treatment), list(covariates)
+    if len(treatment) < 2:
+        raise ConfigError(f"need at least 2 treatment (mixture-weight) columns, got {treatment}")
+    for col in treatment + covariates + [outcome]:
+        if col not in df.columns:
+            raise ConfigError(f"column {col!r} not in runs table; available: {_fmt_list(df.columns)}")
+    dup = [c for c in treatment if c in covariates or c == outcome]
+    if dup:
+        raise ConfigError(f"column {dup[0]!r} is used both as a treatment and as a covariate/outcome")
+    if len(df) < min_rows:
+        raise ConfigError(f"runs table has {len(df)} rows; need at least {min_rows}")
+    for col in treatment + covariates + [outcome]:
+        try:
+            v = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float)
+        except (ValueError, TypeError):
+            raise ConfigError(f"column {col!r} is not numeric") from None
+        bad = np.flatnonzero(~np.isfinite(v))
+        if len(bad):
+            raise ConfigError(f"column {col!r} has NaN/inf at row {df.index[bad[0]]!r}")
+    T = df[treatment].to_numpy(dtype=float)
+    neg = np.argwhere(T < 0)
+    if len(neg):
+        i, j = neg[0]
+        raise ConfigError(f"negative mixture weight {T[i, j]:.4g} in column {treatment[j]!r} at row {df.index[i]!r}")
+    s = T.sum(axis=1)
+    bad = np.flatnonzero(np.abs(s - 1.0) > 1e-3)
+    if len(bad):
+        raise ConfigError(f"mixture weights at row {df.index[bad[0]]!r} sum to {s[bad[0]]:.6g}; expected 1 (within 1e-3)")
+
+
+def _nuisance(kind, multi, random_state, n_jobs):
+    """Small sklearn regressors: big enough for ~10 covariates, small enough to fit in seconds."""
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import LassoCV, RidgeCV
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "rf":  # RandomForest handles multi-output natively
+        return RandomForestRegressor(n_estimators=100, min_samples_leaf=5, max_features=0.5,
+                                     random_state=random_state, n_jobs=n_jobs)
+    if kind == "ridge":
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    if kind == "gbr":
+        m = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.05,
+                                      subsample=0.8, random_state=random_state)
+    elif kind == "lasso":
+        m = make_pipeline(StandardScaler(), LassoCV(cv=3, random_state=random_state))
+    else:
+        raise ConfigError(f"nuisance model {kind!r} unknown; expected one of {', '.join(NUISANCES)}")
+    return MultiOutputRegressor(m, n_jobs=n_jobs) if multi else m
+
+
+class MixtureEffectModel:
+    """Y = g(X) + theta(X) . T' + e, with T' = the K-1 shares other than the reference domain.
+    theta_d(x) is the marginal return of moving share from the reference domain to domain d in state x."""
+
+    def __init__(self, treatment, covariates, reference=None, estimator="causal_forest",
+                 model_y="rf", model_t="rf", cv=3, n_estimators=400, min_samples_leaf=5,
+                 max_depth=None, honest=True, random_state=0, n_jobs=1):
+        self.treatment = list(treatment)
+        self.covariates = list(covariates)
+        if len(self.treatment) < 2:
+            raise ConfigError(f"need at least 2 treatment columns, got {self.treatment}")
+        if len(set(self.treatment)) != len(self.treatment):
+            raise ConfigError(f"treatment columns repeat: {self.treatment}")
+        self.reference = self.treatment[-1] if reference is None else reference
+        if self.reference not in self.treatment:
+            raise ConfigError(f"reference domain {self.reference!r} is not a treatment column; "
+                              f"expected one of {_fmt_list(self.treatment)}")
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"estimator {estimator!r} unknown; expected one of {', '.join(ESTIMATORS)}")
+        for name, kind in (("model_y", model_y), ("model_t", model_t)):
+            if kind not in NUISANCES:
+                raise ConfigError(f"{name} {kind!r} unknown; expected one of {', '.join(NUISANCES)}")
+        if estimator == "causal_forest" and int(n_estimators) % 4:
+            raise ConfigError(f"n_estimators={n_estimators} must be a multiple of 4 (econml subforest size)")
+        if int(cv) < 2:
+            raise ConfigError(f"cv={cv}; expected at least 2 cross-fitting folds")
+        self.options = dict(estimator=estimator, model_y=model_y, model_t=model_t, cv=int(cv),
+                            n_estimators=int(n_estimators), min_samples_leaf=int(min_samples_leaf),
+                            max_depth=max_depth, honest=bool(honest), random_state=int(random_state),
+                            n_jobs=int(n_jobs))
+        self.others = [c for c in self.treatment if c != self.reference]  # T' columns, in order
+        self.est_ = None
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def _make_estimator(self):
+        from econml.dml import CausalForestDML, LinearDML
+        o = self.options
+        multi = len(self.others) > 1
+        my = _nuisance(o["model_y"], False, o["random_state"], o["n_jobs"])
+        mt = _nuisance(o["model_t"], multi, o["random_state"], o["n_jobs"])
+        if o["estimator"] == "linear":
+            return LinearDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],
+                             random_state=o["random_state"])
+        return CausalForestDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],
+                               n_estimators=o["n_estimators"], min_samples_leaf=o["min_samples_leaf"],
+                               max_depth=o["max_depth"], honest=o["honest"],
+                               random_state=o["random_state"], n_jobs=o["n_jobs"])
+
+    def fit(self, df, outcome, minimize=False):
+        """Cross-fitted DML on the runs table; nuisance R^2 are kept (see nuisance_scores)."""
+        validate_runs(df, self.treatment, self.covariates, outcome)
+        X = self._X(df)
+        T = df[self.treatment].to_numpy(dtype=float)
+        Tp = df[self.others].to_numpy(dtype=float)
+        y = df[outcome].to_numpy(dtype=float)
+        sign = -1.0 if minimize else 1.0
+        est = self._make_estimator()
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(sign * y, Tp, X=X, W=None, cache_values=True)
+        y_res, t_res = est.residuals_[0], est.residuals_[1]
+        t_res = np.asarray(t_res).reshape(len(y), -1)
+        y_s = sign * y
+
+        def r2(res, v):
+            ss = float(((v - v.mean()) ** 2).sum())
+            return float(1.0 - (np.asarray(res) ** 2).sum() / ss) if ss > 0 else float("nan")
+
+        self.scores_ = {"y": r2(y_res, y_s)}
+        for j, c in enumerate(self.others):
+            self.scores_[f"t:{c}"] = r2(t_res[:, j], Tp[:, j])
+        est._cached_values = None  # drop the cached training data: smaller pickles
+        self.est_ = est
+        self.outcome, self.minimize = outcome, bool(minimize)
+        self.n_rows_ = int(len(df))
+        self.mean_mixture_ = dict(zip(self.treatment, T.mean(axis=0).tolist()))
+        return self
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def _check_fitted(self):
+        if self.est_ is None:
+            raise ConfigError("model is not fitted; call fit() or load() first")
+
+    def _X(self, X_df):
+        missing = [c for c in self.covariates if c not in X_df.columns]
+        if missing:
+            raise ConfigError(f"covariate column {missing[0]!r} missing; available: {_fmt_list(X_df.columns)}")
+        X = X_df[self.covariates].to_numpy(dtype=float)
+        if not np.isfinite(X).all():
+            i, j = np.argwhere(~np.isfinite(X))[0]
+            raise ConfigError(f"covariate {self.covariates[j]!r} is NaN/inf at row {X_df.index[i]!r}")
+        return X
+
+    def _Tp(self, T, n):
+        """Accept a DataFrame with the treatment columns or an (n, K) / (K,) array in treatment order."""
+        if isinstance(T, pd.DataFrame):
+            missing = [c for c in self.treatment if c not in T.columns]
+            if missing:
+                raise ConfigError(f"treatment column {missing[0]!r} missing; available: {_fmt_list(T.columns)}")
+            T = T[self.treatment].to_numpy(dtype=float)
+        elif isinstance(T, dict):
+            T = np.array([float(T[c]) for c in self.treatment])
+        T = np.atleast_2d(np.asarray(T, dtype=float))
+        if T.shape[1] != len(self.treatment):
+            raise ConfigError(f"mixture has {T.shape[1]} weights; expected {len(self.treatment)} ({_fmt_list(self.treatment)})")
+        if T.shape[0] == 1 and n != 1:
+            T = np.repeat(T, n, axis=0)
+        idx = [self.treatment.index(c) for c in self.others]
+        return T[:, idx]
+
+    # -- effects ---------------------------------------------------------------------------------
+    def theta(self, X_df):
+        """(n, K-1) marginal returns of the non-reference domains (columns in self.others order)."""
+        self._check_fitted()
+        X = self._X(X_df)
+        return np.asarray(self.est_.const_marginal_effect(X)).reshape(len(X), len(self.others))
+
+    def theta_stderr(self, X_df):
+        """(theta, stderr), each (n, K-1); stderr from econml's inference (BLB for the forest)."""
+        self._check_fitted()
+        X = self._X(X_df)
+        inf = self.est_.const_marginal_effect_inference(X)
+        shape = (len(X), len(self.others))
+        return np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
+
+    def effects(self, X_df, alpha=0.05):
+        """Long table: one row per (X row, non-reference domain) with theta, stderr and a (1-alpha) CI."""
+        self._check_fitted()
+        X = self._X(X_df)
+        inf = self.est_.const_marginal_effect_inference(X)
+        shape = (len(X), len(self.others))
+        th, se = np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
+        lo, hi = (np.asarray(a).reshape(shape) for a in inf.conf_int(alpha=alpha))
+        n, k = shape
+        return pd.DataFrame({
+            "row": np.repeat(np.arange(n), k),
+            "domain": np.tile(self.others, n),
+            "theta": th.ravel(), "ci_lo": lo.ravel(), "ci_hi": hi.ravel(), "stderr": se.ravel(),
+        })
+
+    def predicted_gain(self, X_df, T_new, T_ref):
+        """theta(X) . (T'_new - T'_ref): predicted improvement (positive = better) of T_new over T_ref."""
+        th = self.theta(X_df)
+        return (th * (self._Tp(T_new, len(th)) - self._Tp(T_ref, len(th)))).sum(axis=1)
+
+    def predict_outcome(self, X_df, T_df):
+        """E[Y|X] + theta(X) . (T' - E[T'|X]) in the user's Y units, for held-out checks.
+
+        E[Y|X] and E[T'|X] average the cv cross-fitting nuisance models (each saw (cv-1)/cv of the
+        runs); no model is refitted on all rows, so this is the same g, m DML used for theta."""
+        self._check_fitted()
+        X = self._X(X_df)
+        Tp = self._Tp(T_df, len(X))
+        ey = np.mean([m.predict(X) for ms in self.est_.models_y for m in ms], axis=0).reshape(len(X))
+        et = np.mean([np.asarray(m.predict(X)).reshape(len(X), -1)
+                      for ms in self.est_.models_t for m in ms], axis=0)
+        pred = ey + (self.theta(X_df) * (Tp - et)).sum(axis=1)
+        return -pred if self.minimize else pred
+
+    def nuisance_scores(self):
+        """Out-of-fold R^2: 'y' for the outcome model and 't:<domain>' for each treatment share.
+        Share R^2 near 0 is expected (and good) when proxy mixtures were sampled independently of X."""
+        self._check_fitted()
+        return dict(self.scores_)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, out_dir):
+        self._check_fitted()
+        os.makedirs(out_dir, exist_ok=True)
+        joblib.dump(self.est_, os.path.join(out_dir, "estimator.joblib"))
+        meta = dict(treatment=self.treatment, covariates=self.covariates, reference=self.reference,
+                    others=self.others, options=self.options, outcome=self.outcome, minimize=self.minimize,
+                    n_rows=self.n_rows_, mean_mixture=self.mean_mixture_, nuisance_scores=self.scores_)
+        with open(os.path.join(out_dir, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+
+    @classmethod
+    def load(cls, out_dir):
+        meta_path = os.path.join(out_dir, "meta.json")
+        if not os.path.isfile(meta_path):
+            raise ConfigError(f"no fitted model at {out_dir!r} (meta.json missing); run `causalmix fit` first")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        m = cls(meta["treatment"], meta["covariates"], reference=meta["reference"], **meta["options"])
+        m.est_ = joblib.load(os.path.join(out_dir, "estimator.joblib"))
+        m.outcome, m.minimize, m.n_rows_ = meta["outcome"], meta["minimize"], meta["n_rows"]
+        m.mean_mixture_, m.scores_ = meta["mean_mixture"], meta["nuisance_scores"]
+        return m
+
+
+def read_table(path):
+    """CSV or parquet by extension; ConfigError if missing."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"file {path!r} not found")
+    return pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
+
+
+def _split(s):
+    return [c.strip() for c in s.split(",") if c.strip()] if isinstance(s, str) else list(s)
+
+
+def main_fit(runs, treatment, covariates, outcome, out, estimator="causal_forest", reference=None,
+             minimize=False, file=None, **options):
+    """`causalmix fit`: comma lists of columns; writes the model dir and prints a short summary.
+    Extra keyword options go to MixtureEffectModel (cv, n_estimators, model_y, ...)."""
+    file = file or sys.stdout
+    df = read_table(runs)
+    model = MixtureEffectModel(_split(treatment), _split(covariates), reference=reference or None,
+                               estimator=estimator, **options)
+    validate_runs(df, model.treatment, model.covariates, outcome)
+    model.fit(df, outcome, minimize=minimize)
+    model.save(out)
+    sc = model.nuisance_scores()
+    print(f"fitted {estimator} on {model.n_rows_} runs, {len(model.treatment)} domains "
+          f"(reference {model.reference!r}), {len(model.covariates)} covariates -> {out}", file=file)
+    print("out-of-fold R^2: " + ", ".join(f"{k}={v:.3f}" for k, v in sc.items()), file=file)
+    sign = " (fitted on -Y: positive theta = lower outcome)" if minimize else ""
+    print(f"mean theta over training states, 95% CI{sign}:", file=file)
+    X = model._X(df)
+    inf = model.est_.const_marginal_ate_inference(X)  # econml: mean over states, conservative stderr
+    k = len(model.others)
+    mean = np.asarray(inf.mean_point).reshape(k)
+    lo, hi = (np.asarray(a).reshape(k) for a in inf.conf_int_mean(alpha=0.05))
+    th = model.theta(df)
+    for j, d in enumerate(model.others):
+        print(f"  {d:>20s}: {mean[j]:+.4f}  [{lo[j]:+.4f}, {hi[j]:+.4f}]  "
+              f"(range over states {th[:, j].min():+.3f}..{th[:, j].max():+.3f})", file=file)
+    return model
