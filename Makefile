@@ -1,0 +1,44 @@
+# Two entry points: `make test` and `make book ARGS="<hydra overrides>"`.
+# Set-up is stamped: a second run reinstalls nothing unless requirements.lock or pyproject.toml changed.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.causalmix-installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+ARGS   ?=
+# This machine's pip config names index folders that do not exist; pip warns once per package. Drop just
+# that harmless line (pipefail keeps pip's exit status; errors and other warnings still show).
+QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: setup test book lock clean-book
+
+setup: $(STAMP)
+	$(BIN)/python -m causalmix.corpus fetch
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP) install -r requirements.lock $(QUIET)
+	$(PIP) install --no-deps -e . $(QUIET)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+book: setup
+	$(BIN)/causalmix reproduce $(ARGS)
+
+# Re-pin from the current venv: exact versions, minus the project itself; torch pinned to the local CPU wheel.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable --exclude causalmix > requirements.lock.tmp
+	sed -e 's/^torch==.*/torch==2.13.0/' requirements.lock.tmp > requirements.lock
+	rm requirements.lock.tmp
+
+clean-book:
+	rm -rf book/_build book/executed
