@@ -1,7 +1,8 @@
 """Held-out dev benchmarks scored as lm-evaluation-harness scores multiple choice.
 
-The model ranks the true response among distractors by summed log-likelihood given the prompt;
-AvgDev = mean accuracy x 100 (the paper's metric). Beside it a continuous score, the margin: the
+The model ranks the true response among distractors by log-likelihood per character given the
+prompt (the harness's length-normalised `acc_norm`, so a shorter distractor gains nothing from its
+length); AvgDev = mean accuracy x 100 (the paper's metric). Beside it a continuous score, the margin: the
 true response's log-likelihood per character minus the best distractor's, which moves before
 accuracy does and so carries more signal per proxy run."""
 from __future__ import annotations
@@ -50,15 +51,14 @@ def evaluate(model, benches: dict[str, list[Item]], device: str = "cpu") -> dict
                 starts.append(len(it.prompt))
                 owners.append((d, k))
     stats = char_stats(model, texts, starts, device=device)
-    ll = np.array([lp.sum() for lp, _ in stats])
     per_char = np.array([lp.mean() if len(lp) else 0.0 for lp, _ in stats])
     out, pos = {}, 0
     for d, items in benches.items():
         acc, margin = [], []
         for it in items:
             n = len(it.choices)
-            s, pc = ll[pos: pos + n], per_char[pos: pos + n]
-            acc.append(float(np.argmax(s) == it.answer))
+            pc = per_char[pos: pos + n]
+            acc.append(float(np.argmax(pc) == it.answer))
             margin.append(float(pc[it.answer] - np.delete(pc, it.answer).max()))
             pos += n
         out[f"acc_{d}"] = 100.0 * float(np.mean(acc))

@@ -19,7 +19,7 @@ def family(kind: str) -> str:
     return FAMILIES.get(kind, "text")
 
 
-def char_noise(s: str, rng: np.random.Generator, rate: float = 0.15) -> str:
+def char_noise(s: str, rng: np.random.Generator, rate: float = 0.06) -> str:
     """Replace a share of the letters with random letters: misspellings, OCR-like garbage."""
     chars = list(s)
     idx = [i for i, c in enumerate(chars) if c.isalpha()]
@@ -31,6 +31,17 @@ def char_noise(s: str, rng: np.random.Generator, rate: float = 0.15) -> str:
         chars[i] = new.upper() if chars[i].isupper() else new
     out = "".join(chars)
     return out if out != s else s[::-1]
+
+
+def swap_words(s: str, rng: np.random.Generator) -> str:
+    """Swap two adjacent words: every word is right, the syntax is not (a subtle, local error)."""
+    words = s.split(" ")
+    cand = [i for i in range(len(words) - 1) if words[i] and words[i + 1] and words[i] != words[i + 1]]
+    if not cand:
+        return shuffle_words(s, rng)
+    i = int(rng.choice(cand))
+    words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words)
 
 
 def shuffle_words(s: str, rng: np.random.Generator) -> str:
@@ -89,7 +100,7 @@ def corrupt(response: str, fam: str, rng: np.random.Generator) -> str:
     """The pool's noise: one corruption of the family's kinds, chosen at random."""
     if fam == "math":
         return math_near_miss(response, rng)
-    return char_noise(response, rng) if rng.random() < 0.5 else shuffle_words(response, rng)
+    return char_noise(response, rng) if rng.random() < 0.5 else swap_words(response, rng)
 
 
 def truncate(response: str, rng: np.random.Generator) -> str:
@@ -112,5 +123,5 @@ def distractors(response: str, fam: str, rng: np.random.Generator, other: str) -
         while len(out) < 3:
             out.append(char_noise(response, rng, 0.3))
         return out
-    other = (other + " " * len(response))[: len(response)].rstrip() or other
-    return [char_noise(response, rng), shuffle_words(response, rng), other]
+    other = (other + " " + other)[: len(response)]
+    return [char_noise(response, rng), swap_words(response, rng), other]

@@ -28,7 +28,7 @@ from scipy.stats import rankdata
 from causalmix.corpus import SOURCES, STDLIB_LICENCE, ensure_corpus, stdlib_dir
 from causalmix.errors import ConfigError
 
-CACHE_VERSION = 1     # bump when parsing changes so cached samples are rebuilt
+CACHE_VERSION = 2  # 2: a math problem is one document
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "jsonl": ("", None),
 }
 _COMMON_KEYS = {"kind", "max_samples", "tag", "licence"}
-_KIND_KEYS = {"math": {"n"}, "jsonl": {"path", "prompt_key", "response_key", "doc_key"}}
+_KIND_KEYS = {"math": {"n", "max_digits"}, "jsonl": {"path", "prompt_key", "response_key", "doc_key"}}
 
 RESPONSE_FRAC = 0.4      # response is about the last 40% of a sample's text
 MIN_TEXT_RESPONSE = 24   # chars, text domains
@@ -229,16 +229,16 @@ def _math(name, spec, tag, sample_chars, seed):
     rng = random.Random(f"math:{seed}")
     rows, stats = [], []
     for i in range(n):
-        a, b = (_rand_operand(rng) for _ in range(2))
+        a, b = (_rand_operand(rng, spec.get("max_digits", 3)) for _ in range(2))
         prompt, resp = f"{tag}{a}+{b}=", math_response(a, b)
         if len(prompt) + len(resp) <= sample_chars:
-            rows.append((f"m{i}", prompt, resp))
+            rows.append((f"{a}+{b}", prompt, resp))  # one problem, one document: never in two splits
             stats.append(len(str(a)) + len(str(b)) + _carries(a, b))
     return rows, stats
 
 
-def _rand_operand(rng: random.Random) -> int:
-    d = rng.randint(1, 3)                      # digit count uniform over 1..3, then the value uniform
+def _rand_operand(rng: random.Random, max_digits: int = 3) -> int:
+    d = rng.randint(1, max_digits)             # digit count uniform over 1..max_digits, then the value uniform
     return rng.randint(0 if d == 1 else 10 ** (d - 1), 10 ** d - 1)
 
 
@@ -451,7 +451,7 @@ def _validate(name: str, spec: Mapping, sample_chars: int) -> None:
     if extra:
         raise ConfigError(f"domain {name!r}: unknown keys {sorted(extra)} for kind {kind}; allowed: "
                           f"{sorted(_COMMON_KEYS | _KIND_KEYS.get(kind, set()))}")
-    for key in ("max_samples",) + (("n",) if kind == "math" else ()):
+    for key in ("max_samples",) + (("n", "max_digits") if kind == "math" else ()):
         v = spec.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
             raise ConfigError(f"domain {name!r}: {key} must be a positive integer or null, got {v!r}")

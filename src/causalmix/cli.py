@@ -1,0 +1,108 @@
+"""`causalmix <subcommand>`: Hydra overrides for the experiment commands, flags for the CSV tools.
+
+  causalmix reproduce [overrides...]   run every notebook through papermill, then build the book
+  causalmix sweep [overrides...]       the proxy sweep into the run store (skips finished runs)
+  causalmix fit --runs R.csv --treatment A,B,C --covariates X1,X2 --outcome Y --out DIR
+  causalmix recommend --model DIR --state STATE.csv [--policy analytic|search] [--radius R]
+  causalmix regmix --ratios R.csv --metrics M.csv --target COL [--predict T.csv --out P.csv]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ConfigError
+
+
+def _reproduce(a):
+    from .config import compose
+    from .reproduce import reproduce
+    cfg = compose(a.overrides)
+    reproduce(cfg, a.overrides)
+
+
+def _sweep(a):
+    from .config import compose
+    from .sweep import run_sweep, store_for
+    cfg = compose(a.overrides)
+    df = run_sweep(cfg)
+    store = store_for(cfg)
+    mix, met = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains))
+    print(f"{len(df)} runs; AvgDev mean {df.avg_dev.mean():.2f} (min {df.avg_dev.min():.2f}, "
+          f"max {df.avg_dev.max():.2f}); exported {mix} and {met}")
+
+
+def _fit(a):
+    from .estimator import main_fit
+    main_fit(a.runs, a.treatment, a.covariates, a.outcome, a.out, estimator=a.estimator,
+             reference=a.reference, minimize=a.minimize)
+
+
+def _recommend(a):
+    from .policy import main_recommend
+    main_recommend(a.model, a.state, policy=a.policy, radius=a.radius, reference_mixture=a.reference_mixture,
+                   z=a.z, floor=a.floor)
+
+
+def _regmix(a):
+    from .baselines import main_regmix
+    main_regmix(a.ratios, a.metrics, a.target, predict=a.predict, out=a.out, minimize=a.minimize, seed=a.seed)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="causalmix", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, fn, help_ in [("reproduce", _reproduce, "run the notebooks and build the book"),
+                            ("sweep", _sweep, "run the proxy sweep")]:
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=smoke data.pool_size=400")
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("fit", help="fit the causal model on a CSV of runs")
+    s.add_argument("--runs", required=True)
+    s.add_argument("--treatment", required=True, help="comma list of mixture-weight columns (rows sum to 1)")
+    s.add_argument("--covariates", required=True, help="comma list of pool-state columns")
+    s.add_argument("--outcome", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--estimator", default="causal_forest", choices=["causal_forest", "linear"])
+    s.add_argument("--reference", default=None, help="treatment column to drop (default: the last)")
+    s.add_argument("--minimize", action="store_true", help="lower outcome is better (a loss)")
+    s.set_defaults(fn=_fit)
+    s = sub.add_parser("recommend", help="propose a mixture per row of covariates")
+    s.add_argument("--model", required=True)
+    s.add_argument("--state", required=True)
+    s.add_argument("--policy", default="analytic", choices=["analytic", "search"])
+    s.add_argument("--radius", type=float, default=0.3)
+    s.add_argument("--reference-mixture", default="mean", help="mean | equal | path to a one-row CSV")
+    s.add_argument("--z", type=float, default=1.0, help="conservative shrinkage in standard errors")
+    s.add_argument("--floor", type=float, default=0.0, help="minimum share per domain")
+    s.set_defaults(fn=_recommend)
+    s = sub.add_parser("regmix", help="RegMix: LightGBM on the mixture alone")
+    s.add_argument("--ratios", required=True)
+    s.add_argument("--metrics", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--predict", default=None)
+    s.add_argument("--out", default=None)
+    s.add_argument("--minimize", action="store_true")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_regmix)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        a.fn(a)
+    except ConfigError as e:
+        print(f"causalmix {a.command}: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:   # reproduce.ReproduceError: a failed notebook or book build, one line
+        if type(e).__name__ != "ReproduceError":
+            raise
+        print(f"causalmix {a.command}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
