@@ -19,6 +19,33 @@ def family(kind: str) -> str:
     return FAMILIES.get(kind, "text")
 
 
+OCR = [("rn", "m"), ("m", "rn"), ("l", "1"), ("I", "l"), ("O", "0"), ("o", "0"), ("e", "c"), ("h", "b"),
+       ("u", "v"), ("cl", "d"), ("d", "cl"), ("S", "5"), ("B", "8"), ("a", "o"), ("t", "f")]
+
+
+def ocr_noise(s: str, rng: np.random.Generator, rate: float = 0.35) -> str:
+    """Systematic OCR confusions (rn->m, l->1, e->c, ...) at a share of the places they can occur:
+    the damage of a badly scanned source. Being systematic, a model that trains on it learns it."""
+    out, i = [], 0
+    while i < len(s):
+        for a, b in OCR:
+            if s.startswith(a, i) and rng.random() < rate:
+                out.append(b)
+                i += len(a)
+                break
+        else:
+            out.append(s[i])
+            i += 1
+    t = "".join(out)
+    return t if t != s else char_noise(s, rng)
+
+
+def lowercase(s: str, rng: np.random.Generator | None = None) -> str:
+    """Case damage (a lowercased scrape, a broken converter): every word right, the style wrong."""
+    t = s.lower()
+    return t if t != s else s.upper()
+
+
 def char_noise(s: str, rng: np.random.Generator, rate: float = 0.06) -> str:
     """Replace a share of the letters with random letters: misspellings, OCR-like garbage."""
     chars = list(s)
@@ -100,7 +127,8 @@ def corrupt(response: str, fam: str, rng: np.random.Generator) -> str:
     """The pool's noise: one corruption of the family's kinds, chosen at random."""
     if fam == "math":
         return math_near_miss(response, rng)
-    return char_noise(response, rng) if rng.random() < 0.5 else swap_words(response, rng)
+    kind = rng.integers(3)
+    return lowercase(response) if kind == 0 else swap_words(response, rng) if kind == 1 else ocr_noise(response, rng)
 
 
 def truncate(response: str, rng: np.random.Generator) -> str:
@@ -110,7 +138,9 @@ def truncate(response: str, rng: np.random.Generator) -> str:
 
 
 def distractors(response: str, fam: str, rng: np.random.Generator, other: str) -> list[str]:
-    """Three wrong answers testing the skill the pool's damage breaks (ordered, deduplicated)."""
+    """Three wrong answers, each a damaged copy of the right one, of exactly the kinds the pool's noise
+    does (PILOT.md: distractors that differ only in format, or come from another passage, cannot see
+    noisy training data). `other` (another passage) is kept only as a fallback for odd responses."""
     if fam == "math":
         parsed = math_steps(response)
         n = len(parsed[0]) if parsed else 1
@@ -124,4 +154,5 @@ def distractors(response: str, fam: str, rng: np.random.Generator, other: str) -
             out.append(char_noise(response, rng, 0.3))
         return out
     other = (other + " " + other)[: len(response)]
-    return [char_noise(response, rng), swap_words(response, rng), other]
+    out = [lowercase(response), swap_words(response, rng), ocr_noise(response, rng)]
+    return [o if o != response else other for o in out]

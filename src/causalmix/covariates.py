@@ -4,8 +4,8 @@ Analogues of the paper's three features, per domain and for the whole pool:
 - nl  (Normalized_Loss): mean per-character negative log-likelihood of a sample under the base model;
 - hes (High-Entropy Sum): the sum of the base model's next-character entropies over the top `hes_top`
   share of a sample's positions (where the model is most unsure), averaged over samples;
-- ws  (Writing_Style): a quality rating in [0, 1]: for text and code the share of words found in the
-  domain's clean reference vocabulary (its pretrain split); for math the share of worked solutions that
+- ws  (Writing_Style): a quality rating in [0, 1]: for text and code the share of words found, with
+  their case, in the domain's clean reference vocabulary (its pretrain split); for math the share of worked solutions that
   check arithmetically.
 plus what a data engineer would also measure: dup (share of exact duplicate samples), len (mean response
 length in characters) and share (the pool's composition)."""
@@ -22,8 +22,8 @@ from .train import char_stats
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
-def vocabulary(samples: list, min_count: int = 2) -> frozenset[str]:
-    counts = Counter(w.lower() for s in samples for w in _WORD.findall(s.text))
+def vocabulary(samples: list, min_count: int = 1) -> frozenset[str]:
+    counts = Counter(w for s in samples for w in _WORD.findall(s.text))   # cased: case damage shows
     return frozenset(w for w, c in counts.items() if c >= min_count)
 
 
@@ -41,7 +41,7 @@ def math_ok(response: str) -> float:
 def rating(sample, fam: str, vocab: frozenset[str]) -> float:
     if fam == "math":
         return math_ok(sample.response)
-    words = [w.lower() for w in _WORD.findall(sample.response)]
+    words = _WORD.findall(sample.response)
     return float(np.mean([w in vocab for w in words])) if words else 0.0
 
 

@@ -48,16 +48,15 @@ def build(pool_samples: dict[str, list], state: dict, size: int, families: dict[
         diff = np.array([s.difficulty for s in cands])
         w = np.exp(-0.5 * ((diff - knobs["difficulty"]) / width) ** 2) + 1e-9
         n_unique = max(1, min(len(cands), int(round(n * (1 - knobs["dup"])))))
-        chosen = list(rng.choice(len(cands), size=n_unique, replace=False, p=w / w.sum()))
-        chosen += list(rng.choice(chosen, size=n - n_unique, replace=True))   # the duplicates
-        out = []
-        for i in chosen:
+        unique = []
+        for i in rng.choice(len(cands), size=n_unique, replace=False, p=w / w.sum()):
             s = cands[i]
             if rng.random() < knobs["noise"]:
                 s = dataclasses.replace(s, response=corrupt(s.response, families[d], rng))
             if rng.random() < knobs["trunc"]:
                 s = dataclasses.replace(s, response=truncate(s.response, rng))
-            out.append(s)
+            unique.append(s)
+        out = unique + [unique[i] for i in rng.choice(len(unique), size=n - n_unique, replace=True)]  # copies
         pool[d] = [out[i] for i in rng.permutation(len(out))]
     return pool
 

@@ -1,0 +1,76 @@
+"""Checks the data notebook shows before any causal machinery is built on the data:
+do the measured covariates track the pool's latent state, and does each state knob move its own
+domain's benchmark after fine-tuning?"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import pool as pools
+from .proxy import finetune_and_score, measure_pool
+from .world import World, rng_for
+
+# which measured covariate should answer to which latent knob (sign expected)
+TRACKS = {"noise": ("ws", -1), "dup": ("dup", +1), "trunc": ("len", -1), "amount": ("share", +1),
+          "difficulty": ("nl", +1)}
+
+
+def covariate_validity(world: World, scorer, n_pools: int, seed: int = 11) -> pd.DataFrame:
+    """Long table (pool, domain, knob values, covariate values) over random pool states."""
+    rows = []
+    for k in range(n_pools):
+        rng = rng_for(world.cfg, 4, seed, k)
+        state = pools.draw_state(world.domains, world.cfg.data.state, rng)
+        pool = pools.build(world.pool_samples(), state, world.cfg.data.pool_size, world.families, rng,
+                           width=world.cfg.data.state.difficulty_width)
+        cov = measure_pool(world, scorer, pool, rng)
+        for d in world.domains:
+            rows.append({"pool": k, "domain": d, **{f"knob_{n}": state[d][n] for n in pools.KNOBS},
+                         **{c: cov[f"{c}_{d}"] for c in ("nl", "hes", "ws", "dup", "len", "share")}})
+    return pd.DataFrame(rows)
+
+
+def validity_correlations(df: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation of each knob with each covariate, pooled within domain (ranks per domain)."""
+    knobs = [c for c in df.columns if c.startswith("knob_")]
+    covs = ["nl", "hes", "ws", "dup", "len", "share"]
+    ranked = df.groupby("domain")[knobs + covs].rank()
+    return ranked[knobs].apply(lambda k: ranked[covs].corrwith(k)).T.rename(index=lambda s: s[5:])
+
+
+def knob_sweep(world: World, base, levels: dict[str, tuple[float, float]], seeds: int,
+               size: int | None = None) -> pd.DataFrame:
+    """Controlled sweep: equal mixture, every domain at a knob's low or high level (other knobs at
+    their clean defaults), `seeds` fine-tunes each; the same seeds at both levels so they pair."""
+    cfg = world.cfg
+    clean = {"amount": 1.0, "noise": 0.0, "dup": 0.0, "trunc": 0.0, "difficulty": 0.5}
+    equal = {d: 1 / len(world.domains) for d in world.domains}
+    size = size or cfg.data.pool_size
+    rows = []
+    for knob, (lo, hi) in levels.items():
+        for level, value in (("low", lo), ("high", hi)):
+            for s in range(seeds):
+                rng = rng_for(cfg, 5, s)
+                state = {d: {**clean, knob: value} for d in world.domains}
+                pool = pools.build(world.pool_samples(), state, size, world.families, rng,
+                                   width=cfg.data.state.difficulty_width)
+                texts = pools.draw_training_set(pool, equal, cfg.proxy.samples, rng)
+                r = finetune_and_score(world, base, texts, seed=s, settings=cfg.proxy)
+                for d in world.domains:
+                    rows.append({"knob": knob, "level": level, "value": value, "seed": s, "domain": d,
+                                 "acc": r[f"acc_{d}"], "margin": r[f"margin_{d}"]})
+    return pd.DataFrame(rows)
+
+
+def knob_effects(df: pd.DataFrame) -> pd.DataFrame:
+    """Per knob and domain: mean paired (high - low) change in accuracy and margin, with 95% CI."""
+    from .report import mean_ci
+    wide = df.pivot_table(index=["knob", "domain", "seed"], columns="level", values=["acc", "margin"])
+    rows = []
+    for (knob, d), sub in wide.groupby(level=["knob", "domain"]):
+        da = sub[("acc", "high")] - sub[("acc", "low")]
+        dm = sub[("margin", "high")] - sub[("margin", "low")]
+        m, lo, hi = mean_ci(dm)
+        rows.append({"knob": knob, "domain": d, "d_acc": da.mean(), "d_margin": m, "d_margin_lo": lo,
+                     "d_margin_hi": hi, "seeds": len(sub)})
+    return pd.DataFrame(rows)

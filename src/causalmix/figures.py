@@ -1,0 +1,115 @@
+"""Seaborn figures. Every figure carries a footer naming the config that made it."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def stamp(fig, cfg, overrides=(), extra: str = "") -> None:
+    """Footer: scale, overrides and any hash, so a figure can always be traced to its config."""
+    text = f"config: scale={cfg.scale.name}  overrides={list(overrides) or 'none'}  seed={cfg.seed}"
+    fig.text(0.01, -0.02, text + (f"  {extra}" if extra else ""), fontsize=7, color="0.4", ha="left",
+             va="top")
+
+
+def validity_heatmap(corr: pd.DataFrame, ax=None):
+    ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
+    sns.heatmap(corr, annot=True, fmt=".2f", cmap="vlag", center=0, vmin=-1, vmax=1, ax=ax)
+    ax.set(xlabel="measured covariate", ylabel="latent knob",
+           title="Spearman correlation, within domain, over random pools")
+    return ax.figure
+
+
+def validity_scatter(df: pd.DataFrame, pairs: list[tuple[str, str]]):
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.3))
+    for ax, (knob, cov) in zip(np.atleast_1d(axes), pairs):
+        sns.scatterplot(data=df, x=f"knob_{knob}", y=cov, hue="domain", s=18, ax=ax, legend=ax is axes[-1])
+        ax.set(xlabel=f"latent {knob}", ylabel=f"measured {cov}")
+    if len(pairs):
+        np.atleast_1d(axes)[-1].legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def knob_bars(effects: pd.DataFrame, value: str = "d_margin"):
+    g = sns.catplot(data=effects, x="domain", y=value, col="knob", kind="bar", height=2.8, aspect=1.1,
+                    color="steelblue", col_wrap=min(5, effects.knob.nunique()))
+    for ax, (_, sub) in zip(g.axes.flat, effects.groupby("knob", sort=False)):
+        ax.axhline(0, color="k", lw=0.8)
+        ax.tick_params(axis="x", rotation=60)
+        if f"{value}_lo" in sub:
+            ax.errorbar(np.arange(len(sub)), sub[value], yerr=[sub[value] - sub[f"{value}_lo"],
+                        sub[f"{value}_hi"] - sub[value]], fmt="none", color="k", lw=1)
+    g.set_axis_labels("", "high - low (paired)")
+    return g.figure
+
+
+def outcome_hist(runs: pd.DataFrame, col: str = "avg_dev"):
+    ax = plt.subplots(figsize=(5, 3))[1]
+    sns.histplot(runs[col], bins=20, ax=ax)
+    ax.set(xlabel=col, ylabel="proxy runs", title=f"Outcome over {len(runs)} proxy runs")
+    return ax.figure
+
+
+def outcome_vs(runs: pd.DataFrame, cols: list[str], y: str = "avg_dev", ncol: int = 4):
+    n = len(cols)
+    fig, axes = plt.subplots(int(np.ceil(n / ncol)), ncol, figsize=(3.2 * ncol, 2.8 * np.ceil(n / ncol)),
+                             squeeze=False)
+    for ax, c in zip(axes.flat, cols):
+        sns.regplot(data=runs, x=c, y=y, ax=ax, scatter_kws={"s": 10}, line_kws={"color": "crimson"})
+        ax.set_title(f"rho={runs[[c, y]].corr(method='spearman').iloc[0, 1]:.2f}", fontsize=9)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def theta_vs_state(eff: pd.DataFrame, x: str, domains: list[str]):
+    """theta_d(x) with its CI against a covariate, one panel per domain: the heterogeneity."""
+    n = len(domains)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), sharey=True, squeeze=False)
+    for ax, d in zip(axes.flat, domains):
+        sub = eff[eff.domain == d].sort_values(x if x in eff else f"{x}_{d}")
+        xs = sub[x] if x in sub else sub[f"{x}_{d}"]
+        ax.fill_between(xs, sub.ci_lo, sub.ci_hi, alpha=0.25)
+        ax.plot(xs, sub.theta, ".", ms=4)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(title=d, xlabel=x if x in sub else f"{x}_{d}")
+    axes.flat[0].set_ylabel("theta (return of share)")
+    fig.tight_layout()
+    return fig
+
+
+def predicted_vs_actual(df: pd.DataFrame, y: str = "actual", yhat: str = "predicted"):
+    ax = plt.subplots(figsize=(4, 4))[1]
+    sns.scatterplot(data=df, x=yhat, y=y, hue="model" if "model" in df else None, s=18, ax=ax)
+    lo, hi = df[[y, yhat]].min().min(), df[[y, yhat]].max().max()
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set(title="held-out proxy runs")
+    return ax.figure
+
+
+def method_points(df: pd.DataFrame, y: str = "avg_dev", order=None):
+    ax = plt.subplots(figsize=(6, 3.4))[1]
+    sns.pointplot(data=df, x="method", y=y, order=order, errorbar=("ci", 95), capsize=0.15, linestyle="none",
+                  ax=ax)
+    sns.stripplot(data=df, x="method", y=y, order=order, color="0.5", size=3, ax=ax)
+    ax.set(xlabel="", ylabel=y, title="Target runs: mean and 95% CI over seeds")
+    return ax.figure
+
+
+def mixture_bars(mixtures: dict[str, dict]):
+    df = pd.DataFrame(mixtures).T.reset_index(names="method").melt(id_vars="method", var_name="domain",
+                                                                   value_name="share")
+    ax = plt.subplots(figsize=(7, 3.2))[1]
+    sns.barplot(data=df, x="domain", y="share", hue="method", ax=ax)
+    ax.legend(fontsize=7)
+    ax.set(title="Each method's mixture for the target pool")
+    return ax.figure

@@ -1,0 +1,54 @@
+"""Config composition and the one-line errors for bad values, before any long work."""
+import pytest
+
+from causalmix.cli import main
+from causalmix.config import compose
+from causalmix.errors import ConfigError
+
+
+def test_scales_compose_with_expected_sizes():
+    smoke, cpu, paper = (compose([f"scale={s}"]) for s in ("smoke", "cpu", "paper"))
+    assert smoke.sweep.n_runs < cpu.sweep.n_runs < paper.sweep.n_runs == 512
+    assert cpu.sweep.n_runs >= 128
+    assert smoke.pretrain.steps < cpu.pretrain.steps
+    assert cpu.proxy.samples == cpu.data.pool_size          # interpolation follows overrides
+    assert compose(["data.pool_size=400"]).proxy.samples == 400
+
+
+def test_experiment_and_estimator_groups():
+    assert compose(["estimator=linear"]).estimator.name == "linear"
+    assert compose(["estimator=linear"]).estimator.cv == compose([]).estimator.cv
+
+
+def test_target_model_is_at_least_4x_proxy():
+    from causalmix.model import GPT
+    from causalmix.world import gpt_config
+    for s in ("smoke", "cpu", "paper"):
+        cfg = compose([f"scale={s}"])
+        assert GPT(gpt_config(cfg, "target")).n_params() >= 4 * GPT(gpt_config(cfg, "proxy")).n_params()
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("data.pool_size=0", "data.pool_size=0: expected a positive integer"),
+    ("data.pool_size=-5", "data.pool_size=-5"),
+    ("sweep.n_runs=2.5", "sweep.n_runs=2.5"),
+    ("proxy.lr=0", "proxy.lr=0"),
+    ("data.state.noise=[0.5,0.1]", "data.state.noise"),
+    ("estimator.reference=klingon", "estimator.reference='klingon'"),
+    ("policy.reference_mixture=best", "policy.reference_mixture='best'"),
+    ("target.methods=[equal,oracle]", "['oracle']"),
+    ("nosuchkey=1", "nosuchkey"),
+    ("scale=huge", "scale"),
+    ("data.split.pool=0.9", "data.split"),
+])
+def test_bad_values_fail_fast_with_one_line(override, needle):
+    with pytest.raises(ConfigError) as e:
+        compose([override])
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg
+
+
+def test_cli_reports_config_errors_in_one_line(capsys):
+    assert main(["sweep", "data.pool_size=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "data.pool_size=0" in err
