@@ -37,7 +37,7 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
         world = world or build_world(cfg)
         base = base_model(cfg, "proxy", log=log)
         t0 = time.perf_counter()
-        for i in tqdm(todo, desc="proxy runs", unit="run", file=sys.stderr, mininterval=2):
+        for i in tqdm(todo, desc="proxy runs", unit="run", file=sys.stderr, mininterval=30):
             store.write(i, {"config_hash": store.hash, **proxy.run(world, base, i)})
         log(f"{len(todo)} runs in {time.perf_counter() - t0:.0f}s "
             f"({(time.perf_counter() - t0) / len(todo):.1f}s per run)")

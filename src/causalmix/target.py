@@ -103,7 +103,7 @@ def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) 
     base = None
     jobs = [(m, s) for s in range(cfg.target.seeds) for m in mixtures]
     rows = []
-    for k, (m, s) in enumerate(tqdm(jobs, desc="target runs", unit="run", file=sys.stderr, mininterval=2)):
+    for k, (m, s) in enumerate(tqdm(jobs, desc="target runs", unit="run", file=sys.stderr, mininterval=30)):
         mix = mixtures[m]
         run_id = int(config_hash({"m": m, "s": s, "w": {d: round(w, 6) for d, w in mix.items()}}), 16) % 10**9
         if not store.done(run_id):
