@@ -105,3 +105,19 @@ def test_evaluate_scores_a_model_that_knows_the_answers_above_chance(world_and_b
     fit(m, texts, epochs=3, batch_size=16, lr=3e-3)
     s = benchmarks.evaluate(m, world.benches)
     assert s["avg_dev"] > 60, s
+
+
+def test_a_users_jsonl_domain_joins_by_config_alone(tmp_path):
+    import json
+    from causalmix.config import compose
+    from causalmix.errors import ConfigError
+    f = tmp_path / "recipes.jsonl"
+    f.write_text("\n".join(json.dumps({"prompt": f"Step {i} of the recipe: ", "response": f"stir the pot {i} times"})
+                           for i in range(60)))
+    cfg = compose(["scale=smoke", "data.bench_items=5", f"+data.domains.recipes={{kind: jsonl, path: {f}}}"])
+    world = build_world(cfg)
+    assert "recipes" in world.domains and world.families["recipes"] == "text"
+    assert len(world.benches["recipes"]) == 5
+    f.write_text(f.read_text() + "\n{not json\n")
+    with pytest.raises(ConfigError, match="recipes.jsonl:61"):
+        build_world(cfg)

@@ -66,15 +66,16 @@ def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
     model = GPT(gpt_config(cfg, size))
     if file.exists():
         model.load_state_dict(torch.load(file, map_location="cpu"))
+        model.to(cfg.device)
     else:
         texts = neutral_texts(cfg)
         t0 = time.perf_counter()
+        model.to(cfg.device)
         stats = fit(model, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
-                    lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device if cfg.device == "cpu" else "cuda")
-        model.cpu()
+                    lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device)
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(".tmp")
-        torch.save(model.state_dict(), tmp)
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
         tmp.replace(file)
         log(f"pretrained {size} base ({model.n_params():,} params) for {stats['steps']} steps "
             f"in {time.perf_counter() - t0:.0f}s, final loss {stats['final_loss']:.3f} -> {file.name}")
