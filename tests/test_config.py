@@ -52,3 +52,9 @@ def test_cli_reports_config_errors_in_one_line(capsys):
     assert main(["sweep", "data.pool_size=0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "data.pool_size=0" in err
+
+
+def test_an_experiment_states_only_deltas():
+    base, exp = compose([]), compose(["experiment=noisy_target"])
+    assert exp.target.state.news.noise == 0.8 and exp.target.seeds == base.target.seeds
+    assert exp.sweep == base.sweep

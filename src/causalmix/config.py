@@ -25,9 +25,19 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"bad config override in {list(overrides)}: {first}") from None
+        raise ConfigError(f"bad config override in {list(overrides)}: {first}{_options_hint(first)}") from None
     validate(cfg)
     return cfg
+
+
+def _options_hint(message: str) -> str:
+    """Name the choices when Hydra could not find a group option (e.g. scale=huge)."""
+    import re
+    m = re.search(r"Could not find '(\w+)/", message)
+    if not m or not (CONF_DIR / m.group(1)).is_dir():
+        return ""
+    opts = sorted(p.stem for p in (CONF_DIR / m.group(1)).glob("*.yaml"))
+    return f"; expected {m.group(1)}= one of {opts}"
 
 
 def path(cfg: DictConfig, key: str) -> Path:
