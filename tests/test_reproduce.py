@@ -29,8 +29,9 @@ def fake_repo(tmp_path):
     nbs, book = tmp_path / "notebooks", tmp_path / "book"
     nbs.mkdir()
     book.mkdir()
-    for name in ("_config.yml", "intro.md"):
-        shutil.copy(REPO_ROOT / "book" / name, book / name)
+    shutil.copy(REPO_ROOT / "book" / "_config.yml", book / "_config.yml")
+    # the real intro links to the real notebooks; this fake book has only its own
+    (book / "intro.md").write_text("# A test book\n\nOne fake notebook follows.\n")
     make_notebook(
         nbs / "01_hello.ipynb",
         "import json, os, pathlib\n"
