@@ -11,12 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from . import pool as pools
-from .baselines import RegMix, equal_mixture
 from .config import config_hash, path
 from .errors import ConfigError
-from .estimator import MixtureEffectModel
-from .policy import recommend
-from .proxy import finetune_and_score, measure_pool
+from .proxy import finetune_and_score
 from .store import RunStore
 from .sweep import sweep_hash
 from .world import World, base_model, rng_for
@@ -51,7 +48,8 @@ def target_pool(world: World) -> tuple[dict, dict]:
     return state, pool
 
 
-def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> MixtureEffectModel:
+def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
+    from .estimator import MixtureEffectModel   # econml is imported only where it is used
     e = cfg.estimator
     model = MixtureEffectModel([f"w_{d}" for d in domains], covariate_columns(cfg, runs.columns),
                                reference=f"w_{e.reference}", estimator=e.name, model_y=e.model_y,
@@ -62,8 +60,10 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) ->
 
 
 def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs: dict, natural: dict,
-            model: MixtureEffectModel | None = None) -> tuple[dict[str, dict], dict]:
+            model=None) -> tuple[dict[str, dict], dict]:
     """Each method's mixture for the target pool, and the predicted gains of CausalMix's."""
+    from .baselines import RegMix, equal_mixture
+    from .policy import recommend
     w_cols = [f"w_{d}" for d in domains]
     ref = {"natural": natural, "equal": equal_mixture(domains),
            "mean": dict(zip(domains, runs[w_cols].mean().to_numpy()))}[cfg.policy.reference_mixture]
@@ -112,7 +112,7 @@ def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) 
             rng = rng_for(cfg, 3, s)
             texts = pools.draw_training_set(pool, mix, cfg.proxy.samples * cfg.target.sample_factor, rng)
             scores = finetune_and_score(world, base, texts, seed=1000 + s, settings=cfg.target)
-            store.write(run_id, {"run_id": run_id, "method": m, "seed": s,
+            store.write(run_id, {"run_id": run_id, "method": m, "seed": s, "device": cfg.device,
                                  **{f"w_{d}": w for d, w in mix.items()}, **scores,
                                  "wall_seconds": time.perf_counter() - t0})
         rows.append(pd.read_csv(store.file(run_id)))
