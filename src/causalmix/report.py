@@ -45,6 +45,7 @@ def formatted(summary: pd.DataFrame, by: str, cols: list[str], digits: int = 1) 
     """'mean [lo, hi]' strings for display."""
     out = summary[[by, "n"]].copy()
     for c in cols:
-        out[c] = [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        k = 3 if "margin" in c else digits          # margins are nats per character: small numbers
+        out[c] = [f"{m:.{k}f} [{lo:.{k}f}, {hi:.{k}f}]"
                   for m, lo, hi in zip(summary[c], summary[f"{c}_lo"], summary[f"{c}_hi"])]
     return out
