@@ -8,6 +8,7 @@ import numpy as np
 
 from . import benchmarks, covariates, pool as pools
 from .pool import composition
+from .train import fit
 from .world import World, rng_for
 
 
@@ -31,7 +32,6 @@ def measure_pool(world: World, scorer, pool: dict, rng) -> dict:
 
 def finetune_and_score(world: World, base, train_texts: list[str], seed: int, settings) -> dict:
     model = copy.deepcopy(base).to(world.cfg.device)
-    from .train import fit
     stats = fit(model, train_texts, epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
                 weight_decay=settings.get("weight_decay", 0.0), seed=seed, device=world.cfg.device)
     scores = benchmarks.evaluate(model, world.benches, device=world.cfg.device)
