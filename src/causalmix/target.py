@@ -10,12 +10,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from . import pool as pools
+from . import lineage, pool as pools
 from .config import config_hash, path
 from .errors import ConfigError
 from .proxy import finetune_and_score
 from .store import RunStore
-from .sweep import sweep_hash
+from .sweep import sweep_spec
 from .world import World, base_model, rng_for
 
 METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix",
@@ -90,10 +90,17 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
     return out, info
 
 
-def target_store(cfg: DictConfig) -> RunStore:
-    keys = {"sweep": sweep_hash(cfg), "target": OmegaConf.to_container(cfg.target, resolve=True),
+def target_manifest(cfg: DictConfig) -> dict:
+    spec = {"sweep": sweep_spec(cfg), "target": OmegaConf.to_container(cfg.target, resolve=True),
             "model": OmegaConf.to_container(cfg.model.target)}
-    return RunStore(path(cfg, "out") / "target", config_hash(keys))
+    return lineage.manifest(spec, "target")
+
+
+def target_store(cfg: DictConfig) -> RunStore:
+    """Keyed by the sweep (config and code), the target config and model, and the code of a target run."""
+    man = target_manifest(cfg)
+    return RunStore(path(cfg, "out") / "target", config_hash({"config": man["config_key"],
+                                                              "code": lineage.digest(man["code"])}))
 
 
 def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) -> pd.DataFrame:
@@ -107,6 +114,7 @@ def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) 
         mix = mixtures[m]
         run_id = int(config_hash({"m": m, "s": s, "w": {d: round(w, 6) for d, w in mix.items()}}), 16) % 10**9
         if not store.done(run_id):
+            lineage.write_manifest(store.dir / "manifest.json", target_manifest(cfg))
             base = base or base_model(cfg, "target", log=log)
             t0 = time.perf_counter()
             rng = rng_for(cfg, 3, s)

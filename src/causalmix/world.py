@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import benchmarks, domains as dom
+from . import benchmarks, domains as dom, lineage
 from .config import config_hash, path
 from .corrupt import family
 from .covariates import vocabulary
@@ -57,12 +57,26 @@ def gpt_config(cfg: DictConfig, size: str) -> GPTConfig:
                      dropout=m.dropout)
 
 
+def base_spec(cfg: DictConfig, size: str) -> dict:
+    """The config that shapes a base model of a size (nothing else: not paths, device or thread count)."""
+    return {"model": OmegaConf.to_container(cfg.model[size]), "context": cfg.model.context,
+            "pretrain": OmegaConf.to_container(cfg.pretrain), "chars": cfg.data.sample_chars, "seed": cfg.seed}
+
+
+def base_file(cfg: DictConfig, size: str) -> tuple[Path, dict]:
+    """Where the base of a size is cached, keyed by its config and the code that pretrains it; its manifest."""
+    man = lineage.manifest(base_spec(cfg, size), "base")
+    key = config_hash({"config": man["config_key"], "code": lineage.digest(man["code"])})
+    return path(cfg, "cache") / "base" / f"{size}-{key}.pt", man
+
+
 def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
-    """The base model of a size, pretrained once on the neutral corpus and cached by config hash."""
-    key = config_hash({"model": OmegaConf.to_container(cfg.model[size]), "context": cfg.model.context,
-                       "pretrain": OmegaConf.to_container(cfg.pretrain), "chars": cfg.data.sample_chars,
-                       "seed": cfg.seed})
-    file = path(cfg, "cache") / "base" / f"{size}-{key}.pt"
+    """The base model of a size, pretrained once on the neutral corpus and cached by config and code.
+
+    torch is seeded before the GPT is built, so its initial weights, and hence the base, are a function
+    of the config alone: two fresh processes pretrain the same base to the last bit."""
+    file, man = base_file(cfg, size)
+    torch.manual_seed(int(cfg.seed))
     model = GPT(gpt_config(cfg, size))
     if file.exists():
         model.load_state_dict(torch.load(file, map_location="cpu"))
@@ -76,6 +90,7 @@ def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(".tmp")
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+        lineage.write_manifest(file.with_suffix(".json"), man)
         tmp.replace(file)
         log(f"pretrained {size} base ({model.n_params():,} params) for {stats['steps']} steps "
             f"in {time.perf_counter() - t0:.0f}s, final loss {stats['final_loss']:.3f} -> {file.name}")

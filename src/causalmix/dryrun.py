@@ -1,0 +1,85 @@
+"""`--dry-run`: what a command would reuse and what it would recompute, and why. Computes nothing.
+
+Reads only manifests and file names: the parsed-corpus cache, the base models, the proxy run store and
+the target run store of the composed config, each compared with what the current code would make."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import domains as dom, lineage
+from .config import path
+from .sweep import store_for, sweep_manifest
+from .target import target_manifest, target_store
+from .world import base_file
+
+
+def _rel(p: Path) -> str:
+    from .config import REPO_ROOT
+    try:
+        return str(Path(p).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+def _samples(cfg: DictConfig) -> list[str]:
+    cache = path(cfg, "cache") / "samples"
+    specs = OmegaConf.to_container(cfg.data.domains, resolve=True)
+    fresh, stale = [], []
+    for name, spec in specs.items():
+        try:
+            key = dom._cache_key(name, spec, cfg.data.sample_chars, cfg.seed)
+        except Exception as e:   # e.g. a JSONL path that does not exist: the real run reports it
+            stale.append(f"{name} ({type(e).__name__}: {e})")
+            continue
+        (fresh if (cache / f"{name}-{key}.jsonl").is_file() else stale).append(name)
+    out = [f"parsed corpora: reuse {len(fresh)} of {len(specs)} ({', '.join(fresh) or 'none'})"]
+    if stale:
+        older = {f.name.split("-")[0] for f in cache.glob("*.jsonl")} if cache.is_dir() else set()
+        why = [f"{n} ({'parsed by other code or config' if n in older else 'never parsed'})" for n in stale]
+        out.append(f"  recompute: {', '.join(why)}")
+    return out
+
+
+def _base(cfg: DictConfig, size: str) -> str:
+    file, man = base_file(cfg, size)
+    if file.is_file():
+        return f"base model {size}: reuse {_rel(file)} (same config and code)"
+    others = sorted(file.parent.glob(f"{size}-*.json")) if file.parent.is_dir() else []
+    return f"base model {size}: pretrain ({lineage.why_not_reused(others, man)})"
+
+
+def _runs(cfg: DictConfig) -> list[str]:
+    store = store_for(cfg)
+    ids = range(cfg.sweep.n_runs)
+    done = sum(store.done(i) for i in ids)
+    line = f"proxy runs: reuse {done} of {len(ids)} from {_rel(store.dir)}, compute {len(ids) - done}"
+    if done == len(ids):
+        return [line]
+    if done:
+        return [line + " (not run yet)"]
+    others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+    return [line, f"  why: {lineage.why_not_reused(others, sweep_manifest(cfg))}"]
+
+
+def _targets(cfg: DictConfig) -> list[str]:
+    store = target_store(cfg)
+    n = len(cfg.target.methods) * cfg.target.seeds
+    have = len(list(store.dir.glob("run_*.csv"))) if store.dir.is_dir() else 0
+    line = (f"target runs: {have} stored in {_rel(store.dir)} for {n} (method x seed) pairs; a pair is reused "
+            f"when its method's proposed mixture is the stored one (known only after the fit)")
+    if have:
+        return [line]
+    others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+    return [line, f"  why none: {lineage.why_not_reused(others, target_manifest(cfg))}"]
+
+
+def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
+    """Lines saying, per cached stage, reuse or recompute and why."""
+    lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
+             _base(cfg, "proxy"), *_runs(cfg)]
+    if what == "reproduce":
+        lines += [_base(cfg, "target"), *_targets(cfg),
+                  "notebooks: every notebook is executed again (fast where the stages above are reused)"]
+    return lines

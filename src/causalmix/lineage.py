@@ -1,0 +1,165 @@
+"""What made a cached result: its config and the code that computed it.
+
+A cached base model, parsed corpus, proxy run or target run is reused only when both are unchanged.
+The code part is a fingerprint per module of this package: the module's syntax tree without
+docstrings, so a comment, docstring or formatting edit keeps the caches, while any change to what
+the code does (a constant, an expression, a new argument) retires them. A producer's fingerprint
+covers the modules it imports at module level, transitively (lazy imports inside functions are
+where a module reaches for tools that do not shape the result, such as the estimator in target.py),
+single functions where a module also holds unrelated code, and the versions of the numeric libraries
+that did the arithmetic.
+
+Each cached artifact carries a manifest (config + code fingerprint), so `--dry-run` can say not only
+*that* something will be recomputed but *why*: which modules changed since the cached copy.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE = "causalmix"
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@lru_cache(maxsize=None)
+def _tree(module: str) -> ast.Module:
+    return ast.parse((PACKAGE_DIR / f"{module}.py").read_text(encoding="utf-8"))
+
+
+def source_hash(source: str) -> str:
+    """Hash of behaviour-bearing source: its AST without docstrings (comments and layout never reach it)."""
+    tree = _strip_docstrings(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=None)
+def module_hash(module: str) -> str:
+    return source_hash((PACKAGE_DIR / f"{module}.py").read_text(encoding="utf-8"))
+
+
+def _local_imports(module: str) -> set[str]:
+    """Package modules imported at module level by `module` (relative or absolute imports)."""
+    out = set()
+    for node in _tree(module).body:
+        names = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module is None:          # from . import a, b
+                names = [a.name for a in node.names]
+            elif node.level == 1:                                 # from .a import x
+                names = [node.module.split(".")[0]]
+            elif node.module and node.module.split(".")[0] == PACKAGE:
+                parts = node.module.split(".")
+                names = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".")[1] for a in node.names if a.name.startswith(PACKAGE + ".")]
+        out |= {n for n in names if (PACKAGE_DIR / f"{n}.py").is_file()}
+    return out
+
+
+# Plumbing that cannot change a computed number: error classes, config composition and validation
+# (config *values* are keyed separately), and this module (its output is the key itself).
+NEUTRAL = {"errors", "config", "lineage"}
+
+
+def closure(*modules: str) -> list[str]:
+    """The modules and everything they import from this package at module level, sorted (less NEUTRAL)."""
+    seen, todo = set(NEUTRAL), list(modules)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += sorted(_local_imports(m) - seen)
+    return sorted(seen - NEUTRAL)
+
+
+def libraries() -> dict[str, str]:
+    import numpy
+    import torch
+    return {"torch": torch.__version__, "numpy": numpy.__version__}
+
+
+def function_hash(module: str, name: str) -> str:
+    """Hash of one top-level function of a module (same normalisation as module_hash)."""
+    for node in _tree(module).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return source_hash(ast.unparse(node))
+    raise KeyError(f"{module}.{name}")
+
+
+# What computes each kind of cached artifact: root modules (taken with their module-level imports) and
+# single functions of modules that also hold unrelated code (so that, e.g., a new dry-run message in
+# sweep.py or a policy change in target.py does not retire finished runs).
+PRODUCERS = {
+    "samples": (("domains",), ()),
+    "base": (("model", "train", "domains"), ("world:base_model", "world:neutral_texts", "world:gpt_config")),
+    "runs": (("proxy",), ()),
+    "target": (("proxy",), ("target:target_pool", "target:run_targets")),
+}
+
+
+def fingerprint(kind: str) -> dict[str, str]:
+    """{module or module:function: hash} for everything that computes `kind`, plus library versions."""
+    roots, functions = PRODUCERS[kind]
+    out = {f"{m}.py": module_hash(m) for m in closure(*roots)}
+    for f in functions:
+        m, name = f.split(":")
+        out[f"{m}.py:{name}"] = function_hash(m, name)
+    return {**out, **libraries()}
+
+
+def code_key(kind: str) -> str:
+    return digest(fingerprint(kind))
+
+
+def digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def manifest(config, kind: str) -> dict:
+    return {"kind": kind, "config": config, "config_key": digest(config), "code": fingerprint(kind)}
+
+
+def write_manifest(file: Path, man: dict) -> None:
+    """Atomically; an existing manifest is never overwritten with different content."""
+    file = Path(file)
+    if file.is_file():
+        return
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(file.name + ".tmp")
+    tmp.write_text(json.dumps(man, indent=1, sort_keys=True, default=str))
+    tmp.replace(file)
+
+
+def read_manifest(file: Path) -> dict | None:
+    try:
+        return json.loads(Path(file).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def changed(old: dict, new: dict) -> list[str]:
+    """Names whose fingerprint differs between two `code` dicts (added or removed ones included)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def why_not_reused(candidates: list[Path], man: dict) -> str:
+    """Explain, from the manifests of other cached copies, why none matches `man`."""
+    same_cfg = [(f, m) for f in candidates if (m := read_manifest(f)) and m.get("config_key") == man["config_key"]]
+    if not same_cfg:
+        return "no cached copy for this config"
+    f, m = max(same_cfg, key=lambda fm: fm[0].stat().st_mtime)
+    diff = changed(m.get("code", {}), man["code"])
+    return f"a copy for this config was made by other code ({', '.join(diff) or 'unknown'} changed): {f.parent.name}/{f.name}"

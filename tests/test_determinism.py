@@ -1,0 +1,95 @@
+"""Same config and seed, same numbers: two fresh processes with no shared cache agree to the last bit.
+And no stale results: a cache is reused only when the code that made it is unchanged."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from causalmix import lineage
+from causalmix.config import REPO_ROOT, compose
+from causalmix.dryrun import plan
+from causalmix.sweep import run_sweep, store_for
+from conftest import TINY
+
+
+def _fresh_cache(root: Path) -> Path:
+    """A cache with the fetched corpora (inputs, not results) and nothing computed: no parsed samples, no base."""
+    cache = root / "cache"
+    cache.mkdir(parents=True)
+    for sub in ("corpora", "downloads"):
+        if (REPO_ROOT / ".cache" / sub).exists():
+            (cache / sub).symlink_to(REPO_ROOT / ".cache" / sub)
+    return cache
+
+
+def _sweep_in_new_process(root: Path) -> subprocess.CompletedProcess:
+    cache = _fresh_cache(root)
+    args = [*TINY, "sweep.n_runs=2", f"paths.out={root / 'out'}", f"paths.cache={cache}"]
+    env = {**os.environ, "PYTHONHASHSEED": "random"}
+    return subprocess.run([sys.executable, "-m", "causalmix.cli", "sweep", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_two_fresh_processes_give_identical_bases_runs_and_tables(tmp_path):
+    for k in "ab":
+        p = _sweep_in_new_process(tmp_path / k)
+        assert p.returncode == 0, p.stderr[-2000:]
+    bases = [sorted((tmp_path / k / "cache" / "base").glob("proxy-*.pt")) for k in "ab"]
+    assert len(bases[0]) == 1 and [b.name for b in bases[0]] == [b.name for b in bases[1]]
+    sa, sb = (torch.load(b[0]) for b in bases)
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[n], sb[n]) for n in sa)
+    # every parsed corpus too, byte for byte
+    for f in sorted((tmp_path / "a" / "cache" / "samples").glob("*.jsonl")):
+        assert f.read_bytes() == (tmp_path / "b" / "cache" / "samples" / f.name).read_bytes(), f.name
+    runs = [sorted((tmp_path / k / "out" / "runs").glob("*/run_*.csv")) for k in "ab"]
+    assert len(runs[0]) == 2 and [r.relative_to(tmp_path / "a") for r in runs[0]] == \
+        [r.relative_to(tmp_path / "b") for r in runs[1]]
+    for ra, rb in zip(*runs):
+        # all but when and where it ran
+        a, b = (pd.read_csv(r, comment="#").drop(columns=["wall_seconds", "worker"], errors="ignore")
+                for r in (ra, rb))
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for table in ("mixtures.csv", "metrics.csv"):
+        ta, tb = (next((tmp_path / k / "out" / "export").glob(f"*/{table}")).read_bytes() for k in "ab")
+        assert ta == tb, table
+
+
+def test_source_hash_ignores_comments_and_docstrings_not_code():
+    src = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    assert lineage.source_hash(src) == lineage.source_hash('def f(x):  # a comment\n\n    return x + 1\n')
+    assert lineage.source_hash(src) != lineage.source_hash('def f(x):\n    return x + 2\n')
+
+
+def test_fingerprints_cover_what_computes_each_artifact():
+    runs = lineage.fingerprint("runs")
+    for m in ("train.py", "model.py", "benchmarks.py", "covariates.py", "pool.py", "proxy.py", "domains.py"):
+        assert m in runs, m
+    assert "policy.py" not in runs and "estimator.py" not in runs and "sweep.py" not in runs
+    base = lineage.fingerprint("base")
+    assert "world.py:base_model" in base and "benchmarks.py" not in base
+    assert "torch" in base and "target.py:run_targets" in lineage.fingerprint("target")
+
+
+def test_changed_code_retires_the_cache_and_dry_run_says_why(tmp_path, monkeypatch):
+    cfg = compose(TINY + ["sweep.n_runs=2", f"paths.out={tmp_path / 'out'}"])
+    run_sweep(cfg, log=lambda *_: None)
+    before = plan(cfg, "sweep")
+    assert any(l.startswith("proxy runs: reuse 2 of 2") for l in before), before
+    assert any("base model proxy: reuse" in l for l in before), before
+
+    real = lineage.fingerprint
+
+    def edited(kind):   # as if train.py had been edited since
+        return {**real(kind), **({"train.py": "0" * 12} if "train.py" in real(kind) else {})}
+    monkeypatch.setattr(lineage, "fingerprint", edited)
+    assert store_for(cfg).dir.name != Path(before[3].split(" from ")[1].split(",")[0]).name
+    after = plan(cfg, "sweep")
+    assert any(l.startswith("proxy runs: reuse 0 of 2") for l in after), after
+    why = [l for l in after if "why:" in l]
+    assert why and "train.py changed" in why[0], after
+    assert any("base model proxy: pretrain" in l and "train.py changed" in l for l in after), after
+    # the old runs are still on disk, untouched
+    assert len(list((tmp_path / "out" / "runs").glob("*/run_*.csv"))) == 2
