@@ -52,9 +52,11 @@ def reproduce(
     executed = book_dir / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     params = {"overrides": list(overrides), "run_dir": str(run_dir.resolve())}
-    for src in sources:
+    timings, start = {}, time.time()
+    for k, src in enumerate(sources, 1):
         dst = executed / src.name
         t0 = time.time()
+        print(f"[{k}/{len(sources)}] {src.name} ...", flush=True)
         try:
             papermill.execute_notebook(
                 str(src), str(dst), parameters=params, kernel_name="python3",
@@ -68,13 +70,30 @@ def reproduce(
             else:
                 what = f"{type(e).__name__}: {_first_line(str(e))}"
             raise ReproduceError(f"notebook {src.name} failed ({what}); see the executed copy {dst}") from None
-        print(f"{src.name}: {time.time() - t0:.1f} s", flush=True)
+        timings[src.stem] = round(time.time() - t0, 1)
+        print(f"[{k}/{len(sources)}] {src.name}: {timings[src.stem]:.1f} s", flush=True)
 
     write_toc(book_dir, [executed / s.name for s in sources], pages)
     if build:
+        t0 = time.time()
         index = build_book(book_dir)
-        print(f"book: {index}")
+        timings["book_build"] = round(time.time() - t0, 1)
+        print(f"book: {index} ({time.time() - start:.0f} s in all)")
+    write_timings(run_dir, cfg, timings, time.time() - start)
     return run_dir
+
+
+def write_timings(run_dir: Path, cfg: DictConfig, stages: dict, total: float) -> Path:
+    """run_dir/timings.json: wall seconds per notebook and for the book build (read by `causalmix bench`)."""
+    import json
+    import os
+    f = run_dir / "timings.json"
+    doc = {"scale": str(OmegaConf.select(cfg, "scale.name")), "cores": os.cpu_count(),
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages_s": stages, "total_s": round(total, 1)}
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(f)
+    return f
 
 
 def _first_line(text: str | None) -> str:
