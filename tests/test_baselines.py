@@ -140,7 +140,7 @@ def test_read_regmix_csvs_ok_and_aligned(tmp_path):
 @pytest.mark.parametrize("kw,target,match", [
     ({}, "nope", "available: \\['loss'\\]"),
     ({"ids": list(range(2, 12))}, "loss", "ids differ"),
-    ({"bad_sum": True}, "loss", "sums to"),
+    ({"bad_sum": True}, "loss", "sum to"),
     ({"nan": True}, "loss", "NaN"),
     ({"n": 5}, "loss", "at least 8"),
 ])

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from causalmix.errors import ConfigError
+from causalmix.tables import check_mixtures, numeric, read_table, require_columns, require_rows, require_varying
 
 SUM_TOL = 1e-2  # RegMix files round weights to 3 decimals, so rows sum to 1 only roughly
 MIN_ROWS = 8
@@ -130,43 +131,30 @@ class RegMix:
 
 
 def _read_csv(path, what: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{what} file {str(path)!r} not found, expected a CSV file")
-    try:
-        df = pd.read_csv(p)
-    except Exception as e:  # pandas raises many types; the user only needs the file and reason
-        raise ConfigError(f"{what} file {str(path)!r} is not readable CSV: {e}".splitlines()[0]) from e
+    """A RegMix-format CSV: first column an id, then data columns (read through causalmix.tables)."""
+    df = read_table(path, what)
+    where = f"{what} file {str(path)!r}"
     if df.shape[1] < 2:
-        raise ConfigError(f"{what} file {str(path)!r} has {df.shape[1]} column(s), expected an id column plus data")
-    if df.iloc[:, 0].duplicated().any():
-        dup = df.iloc[:, 0][df.iloc[:, 0].duplicated()].iloc[0]
-        raise ConfigError(f"{what} file {str(path)!r} repeats id {dup!r} in its first column, expected unique ids")
+        raise ConfigError(f"{where} has {df.shape[1]} column(s), expected an id column plus data")
+    ids = df.iloc[:, 0]
+    if ids.isna().any():
+        raise ConfigError(f"{where} has an empty id at row {int(np.flatnonzero(ids.isna())[0])}, expected an id in "
+                          "every row of its first column")
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        dup = dup.item() if isinstance(dup, np.generic) else dup
+        raise ConfigError(f"{where} repeats id {dup!r} in its first column, expected unique ids")
     return df.set_index(df.columns[0])
 
 
 def read_mixtures_csv(path, what: str = "mixtures", min_rows: int = 1) -> pd.DataFrame:
     """A mixtures CSV (first column id, then one weight column per domain), checked row by row."""
     df = _read_csv(path, what)
-    if len(df) < min_rows:
-        raise ConfigError(f"{what} file {str(path)!r} has {len(df)} rows, expected at least {min_rows}")
-    try:
-        df = df.astype(float)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{what} file {str(path)!r} has non-numeric weights, expected numbers") from e
-    bad = df.isna().any(axis=1)
-    if bad.any():
-        raise ConfigError(f"{what} file {str(path)!r}: row id {bad[bad].index[0]!r} has NaN weights, expected numbers")
-    neg = (df < 0).any(axis=1)
-    if neg.any():
-        raise ConfigError(f"{what} file {str(path)!r}: row id {neg[neg].index[0]!r} has a negative weight, "
-                          "expected >= 0")
-    sums = df.sum(axis=1)
-    off = (sums - 1.0).abs() > SUM_TOL
-    if off.any():
-        i = off[off].index[0]
-        raise ConfigError(f"{what} file {str(path)!r}: row id {i!r} sums to {sums[i]:.4f}, expected 1 +- {SUM_TOL}")
-    return df
+    where = f"{what} file {str(path)!r}"
+    require_rows(df, min_rows, where)
+    W = numeric(df, df.columns, where, row="id")
+    check_mixtures(W, df.columns, df.index, where, tol=SUM_TOL, row="id")
+    return pd.DataFrame(W, index=df.index, columns=df.columns)
 
 
 def read_regmix_csvs(ratios_csv, metrics_csv, target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -180,9 +168,9 @@ def read_regmix_csvs(ratios_csv, metrics_csv, target: str) -> tuple[pd.DataFrame
         only_r, only_m = sorted(a - b, key=str)[:5], sorted(b - a, key=str)[:5]
         raise ConfigError(f"ids differ between {str(ratios_csv)!r} and {str(metrics_csv)!r}: "
                           f"only in ratios {only_r}, only in metrics {only_m}; expected the same ids")
-    y = pd.to_numeric(metrics[target], errors="coerce").loc[mixtures.index]
-    if y.isna().any():
-        raise ConfigError(f"target {target!r} is NaN/non-numeric for id {y[y.isna()].index[0]!r}, expected numbers")
+    where = f"metrics file {str(metrics_csv)!r}"
+    y = pd.Series(numeric(metrics.loc[mixtures.index], [target], where, row="id")[:, 0], index=mixtures.index)
+    require_varying(y.to_numpy(), target, where, "target")
     return mixtures, y.rename(target)
 
 
@@ -196,6 +184,15 @@ def main_regmix(ratios: str, metrics: str, target: str, predict: str | None = No
     """
     X, y = read_regmix_csvs(ratios, metrics, target)
     test = read_mixtures_csv(predict, "predict") if predict is not None else None  # fail before fitting
+    if test is not None:
+        require_columns(test, list(X.columns), f"predict file {str(predict)!r}", role="domain column")
+    if out is not None:
+        parent = Path(out).resolve().parent
+        if Path(out).is_dir():
+            raise ConfigError(f"--out {str(out)!r} is a directory, expected a path for the output CSV file")
+        if not parent.is_dir():
+            raise ConfigError(f"--out {str(out)!r}: directory {str(parent)!r} does not exist, expected an existing "
+                              "directory for the output CSV file")
     reg = RegMix(seed=seed).fit(X, y)
     fh = open(out, "w", newline="") if out is not None else stdout
     try:

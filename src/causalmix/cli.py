@@ -89,8 +89,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _UsageError(Exception):
+    """A bad flag or a missing argument: argparse's message, shown as one line (no usage block)."""
+
+
+def _one_line_errors(p: argparse.ArgumentParser) -> None:
+    """argparse prints its whole usage block before an error; we print only `prog: error: message`."""
+    def error(message, prog=p.prog):
+        raise _UsageError(f"{prog}: error: {message}; see `{prog} --help`")
+    p.error = error
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _one_line_errors(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = parser().parse_args(argv)
+    p = parser()
+    _one_line_errors(p)
+    try:
+        a = p.parse_args(argv)
+    except _UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
     try:
         a.fn(a)
     except ConfigError as e:

@@ -23,9 +23,10 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as e:
+    except (HydraException, OmegaConfBaseException, ValueError) as e:   # ValueError: e.g. an override "=3"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"bad config override in {list(overrides)}: {first}{_options_hint(first)}") from None
+        raise ConfigError(f"bad config override in {list(overrides)}: {first}{_options_hint(first)}{_key_hint(first)}"
+                          f"{_grammar_hint(first)}") from None
     validate(cfg)
     return cfg
 
@@ -40,6 +41,39 @@ def _options_hint(message: str) -> str:
     return f"; expected {m.group(1)}= one of {opts}"
 
 
+def _grammar_hint(message: str) -> str:
+    if message.startswith(("Error parsing override", "no viable alternative", "mismatched input",
+                           "Config group override must be")):
+        return "; expected key=value overrides such as data.pool_size=400 or scale=smoke"
+    return ""
+
+
+def _key_hint(message: str) -> str:
+    """Name the existing keys when an override names one that is not in the config (e.g. data.pol_size=3)."""
+    import difflib
+    import re
+    m = re.search(r"Could not override '([\w.]+)'", message)
+    if not m:
+        return ""
+    key = m.group(1)
+    parent, _, leaf = key.rpartition(".")
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            node = hydra_compose(config_name="config")
+        node = OmegaConf.select(node, parent) if parent else node
+    except Exception:  # only a hint: never mask the original error
+        node = None
+    if not isinstance(node, DictConfig):
+        return f"; expected an existing key (use +{key}=... to add a new one)"
+    if leaf in node:  # the key exists; the value did not fit it (e.g. a mapping with unknown keys)
+        have = node[leaf]
+        shape = f"a mapping with keys among {list(have)}" if isinstance(have, DictConfig) else f"a value like {have!r}"
+        return f"; expected {shape} for {key}"
+    near = difflib.get_close_matches(leaf, list(node), n=3)
+    also = f" (did you mean {', '.join(f'{parent}.{k}' if parent else k for k in near)}?)" if near else ""
+    return f"; expected an existing key{also}, or +{key}=... to add a new one"
+
+
 def path(cfg: DictConfig, key: str) -> Path:
     """Config paths are relative to the repo root, wherever the caller runs (notebooks run in notebooks/)."""
     p = Path(OmegaConf.select(cfg, f"paths.{key}"))
@@ -52,11 +86,40 @@ def config_hash(node) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _positive(cfg: DictConfig, key: str, kind=int) -> None:
     v = OmegaConf.select(cfg, key)
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 or (kind is int and int(v) != v):
+    if not _is_number(v) or v <= 0 or (kind is int and int(v) != v):
         what = "a positive integer" if kind is int else "a positive number"
         raise ConfigError(f"{key}={v!r}: expected {what}")
+
+
+def _number(cfg: DictConfig, key: str, lo: float, hi: float, lo_open=False, hi_open=False) -> float:
+    """A number in [lo, hi] (either end open on request); the message names the interval."""
+    v = OmegaConf.select(cfg, key)
+    ok = _is_number(v) and v == v and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise ConfigError(f"{key}={v!r}: expected a number in {'(' if lo_open else '['}{lo:g}, {hi:g}"
+                          f"{')' if hi_open else ']'}")
+    return v
+
+
+def _natural(cfg: DictConfig, key: str) -> None:
+    """A seed: an integer >= 0 (numpy refuses negative seeds)."""
+    v = OmegaConf.select(cfg, key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ConfigError(f"{key}={v!r}: expected an integer >= 0")
+
+
+def _strings(cfg: DictConfig, key: str, allow_null=False) -> None:
+    v = OmegaConf.select(cfg, key)
+    if v is None and allow_null:
+        return
+    if not OmegaConf.is_list(v) or not all(isinstance(x, str) and x for x in v):
+        raise ConfigError(f"{key}={v!r}: expected a list of names{' or null' if allow_null else ''}")
 
 
 def _range(cfg: DictConfig, key: str, lo: float, hi: float) -> None:
@@ -68,6 +131,11 @@ def _range(cfg: DictConfig, key: str, lo: float, hi: float) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Every check is cheap; each failure is one line naming the value and what was expected."""
+    try:  # an interpolation that cannot resolve (e.g. ${scale.name} after ~scale) fails here, not mid-run
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"config does not resolve: {first}; expected every ${{...}} to name an existing key") from None
     for key in ("data.sample_chars", "data.pool_size", "data.bench_items", "pretrain.steps",
                 "pretrain.batch_size", "proxy.samples", "proxy.batch_size", "sweep.n_runs",
                 "target.pool_factor", "target.sample_factor", "target.seeds", "target.batch_size",
@@ -76,38 +144,120 @@ def validate(cfg: DictConfig) -> None:
                 "policy.search_candidates", "threads"):
         _positive(cfg, key)
     for key in ("pretrain.lr", "proxy.lr", "proxy.epochs", "target.lr", "target.epochs",
-                "sweep.mixture.alpha", "policy.radius"):
+                "sweep.mixture.alpha"):
         _positive(cfg, key, float)
     for key in ("noise", "dup", "trunc", "difficulty"):
         _range(cfg, f"data.state.{key}", 0.0, 1.0)
     _range(cfg, "data.state.amount", 1e-6, 1.0)
+    for key in ("seed", "target.state_seed", "sweep.seed_offset"):
+        _natural(cfg, key)
+    for key in ("cache", "out"):
+        v = OmegaConf.select(cfg, f"paths.{key}")
+        if not isinstance(v, str) or not v.strip():
+            raise ConfigError(f"paths.{key}={v!r}: expected a directory path")
     if cfg.data.sample_chars > cfg.model.context:
         raise ConfigError(f"data.sample_chars={cfg.data.sample_chars}: expected <= model.context={cfg.model.context}")
+    for size in ("proxy", "target"):
+        for key in ("n_layer", "n_head", "n_embd"):
+            _positive(cfg, f"model.{size}.{key}")
+        if cfg.model[size].n_embd % cfg.model[size].n_head:
+            raise ConfigError(f"model.{size}.n_embd={cfg.model[size].n_embd}: expected a multiple of "
+                              f"model.{size}.n_head={cfg.model[size].n_head}")
+        _number(cfg, f"model.{size}.dropout", 0, 1, hi_open=True)
+    _validate_domains(cfg)
     domains = cfg.data.domains
-    if not domains or len(domains) < 2:
-        raise ConfigError(f"data.domains has {len(domains or [])} domain(s): expected at least 2")
-    for name, spec in domains.items():
-        if not isinstance(spec, DictConfig) or "kind" not in spec:
-            raise ConfigError(f"data.domains.{name}={spec!r}: expected a mapping with a 'kind'")
-    if cfg.estimator.name not in ("causal_forest", "linear"):
-        raise ConfigError(f"estimator.name={cfg.estimator.name!r}: expected causal_forest or linear")
-    if cfg.estimator.reference not in domains:
-        raise ConfigError(f"estimator.reference={cfg.estimator.reference!r}: expected one of {list(domains)}")
-    if cfg.estimator.outcome not in ("avg_dev", "avg_margin"):
-        raise ConfigError(f"estimator.outcome={cfg.estimator.outcome!r}: expected avg_dev or avg_margin")
+    _number(cfg, "data.state.difficulty_width", 0, 1, lo_open=True)
+    _positive(cfg, "data.covariates.score_samples")
+    _number(cfg, "data.covariates.hes_top", 0, 1, lo_open=True)
+    _number(cfg, "proxy.weight_decay", 0, float("inf"))
+    _validate_estimator(cfg, domains)
     if cfg.policy.reference_mixture not in ("natural", "equal", "mean"):
         raise ConfigError(f"policy.reference_mixture={cfg.policy.reference_mixture!r}: expected natural, equal or mean")
-    if not 0 <= cfg.policy.floor < 1 / len(domains):
-        raise ConfigError(f"policy.floor={cfg.policy.floor}: expected 0 <= floor < 1/{len(domains)}")
+    _number(cfg, "policy.radius", 0, 1)
+    _number(cfg, "policy.z", 0, float("inf"))
+    floor = OmegaConf.select(cfg, "policy.floor")
+    if not _is_number(floor) or not 0 <= floor < 1 / len(domains):
+        raise ConfigError(f"policy.floor={floor!r}: expected 0 <= floor < 1/{len(domains)} (one share per domain)")
     if cfg.sweep.mixture.prior not in ("uniform", "natural"):
         raise ConfigError(f"sweep.mixture.prior={cfg.sweep.mixture.prior!r}: expected uniform or natural")
+    share = OmegaConf.select(cfg, "sweep.mixture.min_share")
+    if not _is_number(share) or not 0 <= share < 1 / len(domains):
+        raise ConfigError(f"sweep.mixture.min_share={share!r}: expected 0 <= min_share < 1/{len(domains)}")
+    _strings(cfg, "target.methods")
     known = {"equal", "natural", "regmix", "causalmix_a", "causalmix_s"}
     bad = [m for m in cfg.target.methods if m not in known]
     if bad:
         raise ConfigError(f"target.methods has {bad}: expected a subset of {sorted(known)}")
+    _validate_target_state(cfg, domains)
+    if cfg.baselines.regmix.top_k > cfg.baselines.regmix.n_samples:
+        raise ConfigError(f"baselines.regmix.top_k={cfg.baselines.regmix.top_k}: expected <= "
+                          f"baselines.regmix.n_samples={cfg.baselines.regmix.n_samples}")
     if cfg.device not in ("cpu", "cuda"):
         raise ConfigError(f"device={cfg.device!r}: expected cpu or cuda")
-    split = dict(cfg.data.split)
-    if set(split) != {"pretrain", "pool", "bench"} or any(v <= 0 for v in split.values()) \
-            or abs(sum(split.values()) - 1) > 1e-6:
-        raise ConfigError(f"data.split={split}: expected positive pretrain/pool/bench fractions summing to 1")
+    split = OmegaConf.select(cfg, "data.split")
+    if not isinstance(split, DictConfig) or set(split) != {"pretrain", "pool", "bench"} \
+            or not all(_is_number(v) and v > 0 for v in split.values()) or abs(sum(split.values()) - 1) > 1e-6:
+        shown = dict(split) if isinstance(split, DictConfig) else split
+        raise ConfigError(f"data.split={shown!r}: expected positive pretrain/pool/bench fractions summing to 1")
+    _strings(cfg, "reproduce.notebooks", allow_null=True)
+
+
+def _validate_domains(cfg: DictConfig) -> None:
+    """Each domain's spec (kind, keys, a JSONL file that exists and is not empty) and the pretraining corpus."""
+    from . import domains as dom   # numpy/scipy: only once a config is composed
+    domains = OmegaConf.select(cfg, "data.domains")
+    if not isinstance(domains, DictConfig):
+        raise ConfigError(f"data.domains={domains!r}: expected a mapping of domain name -> {{kind: ...}}")
+    if len(domains) < 2:
+        raise ConfigError(f"data.domains has {len(domains)} domain(s): expected at least 2")
+    for name, spec in domains.items():
+        if not isinstance(spec, DictConfig) or "kind" not in spec:
+            raise ConfigError(f"data.domains.{name}={spec!r}: expected a mapping with a 'kind'")
+        dom.check_spec(name, OmegaConf.to_container(spec, resolve=True), cfg.data.sample_chars)
+    corpora = sorted(k for k, (_, corpus) in dom.KINDS.items() if corpus is not None)
+    if cfg.pretrain.corpus not in corpora:
+        raise ConfigError(f"pretrain.corpus={cfg.pretrain.corpus!r}: expected one of {corpora}")
+
+
+def _validate_estimator(cfg: DictConfig, domains) -> None:
+    e = cfg.estimator
+    if e.name not in ("causal_forest", "linear"):
+        raise ConfigError(f"estimator.name={e.name!r}: expected causal_forest or linear")
+    if not isinstance(e.reference, str) or e.reference not in domains:
+        raise ConfigError(f"estimator.reference={e.reference!r}: expected one of {list(domains)}")
+    if e.outcome not in ("avg_dev", "avg_margin"):
+        raise ConfigError(f"estimator.outcome={e.outcome!r}: expected avg_dev or avg_margin")
+    nuisances = ("rf", "gbr", "lasso", "ridge")   # estimator.NUISANCES (not imported: it pulls in joblib)
+    for key in ("model_y", "model_t"):
+        if e[key] not in nuisances:
+            raise ConfigError(f"estimator.{key}={e[key]!r}: expected one of {list(nuisances)}")
+    if e.cv < 2:
+        raise ConfigError(f"estimator.cv={e.cv}: expected at least 2 cross-fitting folds")
+    if e.name == "causal_forest" and e.n_estimators % 4:
+        raise ConfigError(f"estimator.n_estimators={e.n_estimators}: expected a multiple of 4 (econml's subforests)")
+    if e.max_depth is not None:
+        _positive(cfg, "estimator.max_depth")
+    if not isinstance(e.honest, bool):
+        raise ConfigError(f"estimator.honest={e.honest!r}: expected true or false")
+    _strings(cfg, "estimator.covariates")
+    if not len(e.covariates):
+        raise ConfigError("estimator.covariates=[]: expected at least one covariate name or glob")
+
+
+def _validate_target_state(cfg: DictConfig, domains) -> None:
+    """target.state pins knobs of the target pool: known domains, known knobs, values in range."""
+    state = OmegaConf.select(cfg, "target.state")
+    if state is None:
+        return
+    if not isinstance(state, DictConfig):
+        raise ConfigError(f"target.state={state!r}: expected a mapping like {{math: {{noise: 0.7}}}}")
+    knobs = ("amount", "noise", "dup", "trunc", "difficulty")   # pool.KNOBS
+    for d, pinned in state.items():
+        if d not in domains:
+            raise ConfigError(f"target.state names unknown domain {d!r}: expected some of {list(domains)}")
+        if not isinstance(pinned, DictConfig):
+            raise ConfigError(f"target.state.{d}={pinned!r}: expected a mapping of knob -> value, knobs {list(knobs)}")
+        for k in pinned:
+            if k not in knobs:
+                raise ConfigError(f"target.state.{d}.{k}: unknown knob {k!r}; expected one of {list(knobs)}")
+            _number(cfg, f"target.state.{d}.{k}", 0, 1, lo_open=(k == "amount"))

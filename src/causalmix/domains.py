@@ -13,6 +13,7 @@ import glob
 import hashlib
 import html
 import json
+import os
 import random
 import re
 import sys
@@ -377,6 +378,9 @@ def _jsonl_files(name: str, spec: Mapping) -> list[Path]:
     files = sorted(glob.glob(path)) if glob.has_magic(path) else ([path] if Path(path).is_file() else [])
     if not files:
         raise ConfigError(f"domain {name!r}: jsonl path {path!r} matches no file")
+    if all(os.path.getsize(f) == 0 for f in files):
+        raise ConfigError(f"domain {name!r} is empty: jsonl path {path!r} holds 0 bytes; expected one JSON "
+                          "object per line")
     return [Path(f) for f in files]
 
 
@@ -469,6 +473,44 @@ def _cache_key(name: str, spec: Mapping, sample_chars: int, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+_SAMPLE_FIELDS = ("domain", "doc", "prompt", "response", "difficulty")
+
+
+def _read_cache(cache_file: Path, name: str) -> list[Sample]:
+    """A parsed-samples cache file, checked line by line: a truncated or hand-edited file is named, never used."""
+    def corrupt(where: str, why: str):
+        return ConfigError(f"{where}: corrupt samples cache of domain {name!r} ({why}); delete {cache_file} "
+                           "and it is rebuilt on the next run")
+    raw = cache_file.read_bytes()
+    if not raw:
+        raise corrupt(str(cache_file), "0 bytes; expected one JSON sample per line")
+    if not raw.endswith(b"\n"):
+        raise corrupt(str(cache_file), "the last line is cut short; expected every line to end with a newline")
+    out = []
+    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or sorted(obj) != sorted(_SAMPLE_FIELDS) \
+                or not all(isinstance(obj[k], str) for k in _SAMPLE_FIELDS[:4]) \
+                or not isinstance(obj["difficulty"], (int, float)) or obj["domain"] != name:
+            got = line if len(line) <= 40 else line[:37] + "..."
+            raise corrupt(f"{cache_file}:{lineno}", f"got {got!r}; expected a JSON object with fields "
+                                                     f"{', '.join(_SAMPLE_FIELDS)} for domain {name!r}")
+        out.append(Sample(**obj))
+    return out
+
+
+def check_spec(name: str, spec: Mapping, sample_chars: int) -> None:
+    """Cheap checks of one domain's spec at config time: kind, keys, and a JSONL file that exists and is not empty."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"domain {name!r}: expected a mapping like {{kind: bbc}}, got {spec!r}")
+    _validate(name, spec, sample_chars)
+    if spec["kind"] == "jsonl":
+        _jsonl_files(name, spec)
+
+
 def load_domain(name: str, spec: Mapping, cache_dir: Path, sample_chars: int = 128, seed: int = 0) -> list[Sample]:
     """Samples of one domain; parsed once per (name, spec, sample_chars, seed) and cached as JSONL."""
     if not isinstance(spec, Mapping):
@@ -479,8 +521,7 @@ def load_domain(name: str, spec: Mapping, cache_dir: Path, sample_chars: int = 1
     _PROVENANCE[name] = provenance(name, spec)
     cache_file = Path(cache_dir) / "samples" / f"{name}-{_cache_key(name, spec, sample_chars, seed)}.jsonl"
     if cache_file.is_file():
-        with open(cache_file) as fh:
-            return [Sample(**json.loads(l)) for l in fh]
+        return _read_cache(cache_file, name)
 
     tag = spec.get("tag", KINDS[kind][0] if kind != "jsonl" else f"{name}: ")
     if kind == "math":
@@ -522,11 +563,7 @@ def load_domains(domains: Mapping[str, Mapping], cache_dir: Path, sample_chars: 
                  seed: int = 0) -> dict[str, list[Sample]]:
     """All domains; every spec is validated before any corpus is parsed."""
     for name, spec in domains.items():
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"domain {name!r}: expected a mapping like {{kind: bbc}}, got {spec!r}")
-        _validate(name, spec, sample_chars)
-        if spec["kind"] == "jsonl":
-            _jsonl_files(name, spec)
+        check_spec(name, spec, sample_chars)
     return {name: load_domain(name, spec, cache_dir, sample_chars, seed) for name, spec in domains.items()}
 
 

@@ -28,42 +28,40 @@ ESTIMATORS = ("causal_forest", "linear")
 NUISANCES = ("rf", "gbr", "lasso", "ridge")
 
 
-def _fmt_list(names, limit=20):
-    names = list(names)
-    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
-    return ", ".join(map(str, names[:limit])) + more
+from causalmix.tables import check_mixtures, fmt_list as _fmt_list, numeric, require_columns, require_rows, \
+    require_varying
+
+FORMAT = "causalmix-mixture-effect-model"
+FORMAT_VERSION = 1  # bump when meta.json or the pickled estimator changes shape; load() refuses other versions
+META_KEYS = ("treatment", "covariates", "reference", "others", "options", "outcome", "minimize", "n_rows",
+             "mean_mixture", "nuisance_scores")
 
 
-def validate_runs(df, treatment, covariates, outcome, min_rows=10):
+def validate_runs(df, treatment, covariates, outcome, min_rows=10, where="runs table"):
     """Raise ConfigError (one line) if the runs table cannot be fitted; cheap, run before fitting."""
     treatment, covariates = list(treatment), list(covariates)
     if len(treatment) < 2:
         raise ConfigError(f"need at least 2 treatment (mixture-weight) columns, got {treatment}")
-    for col in treatment + covariates + [outcome]:
-        if col not in df.columns:
-            raise ConfigError(f"column {col!r} not in runs table; available: {_fmt_list(df.columns)}")
+    if len(set(treatment)) != len(treatment):
+        raise ConfigError(f"treatment columns repeat: {treatment}; expected distinct column names")
+    if not covariates:
+        raise ConfigError("no covariate columns given; expected at least 1 pool-state column")
+    if len(set(covariates)) != len(covariates):
+        raise ConfigError(f"covariate columns repeat: {covariates}; expected distinct column names")
+    require_columns(df, treatment + covariates + [outcome], where, role="column")
     dup = [c for c in treatment if c in covariates or c == outcome]
     if dup:
         raise ConfigError(f"column {dup[0]!r} is used both as a treatment and as a covariate/outcome")
-    if len(df) < min_rows:
-        raise ConfigError(f"runs table has {len(df)} rows; need at least {min_rows}")
-    for col in treatment + covariates + [outcome]:
-        try:
-            v = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float)
-        except (ValueError, TypeError):
-            raise ConfigError(f"column {col!r} is not numeric") from None
-        bad = np.flatnonzero(~np.isfinite(v))
-        if len(bad):
-            raise ConfigError(f"column {col!r} has NaN/inf at row {df.index[bad[0]]!r}")
-    T = df[treatment].to_numpy(dtype=float)
-    neg = np.argwhere(T < 0)
-    if len(neg):
-        i, j = neg[0]
-        raise ConfigError(f"negative mixture weight {T[i, j]:.4g} in column {treatment[j]!r} at row {df.index[i]!r}")
-    s = T.sum(axis=1)
-    bad = np.flatnonzero(np.abs(s - 1.0) > 1e-3)
-    if len(bad):
-        raise ConfigError(f"mixture weights at row {df.index[bad[0]]!r} sum to {s[bad[0]]:.6g}; expected 1 (within 1e-3)")
+    if outcome in covariates:
+        raise ConfigError(f"column {outcome!r} is both the outcome and a covariate; expected the outcome "
+                          "not to be among the covariates")
+    require_rows(df, min_rows, where, " to fit the estimator")
+    values = numeric(df, treatment + covariates + [outcome], where)
+    T, y = values[:, :len(treatment)], values[:, -1]
+    check_mixtures(T, treatment, df.index, where, tol=1e-3)
+    require_varying(y, outcome, where, "outcome")
+    for j, c in enumerate(treatment):
+        require_varying(T[:, j], c, where, "treatment")
 
 
 def _nuisance(kind, multi, random_state, n_jobs):
@@ -101,7 +99,7 @@ class MixtureEffectModel:
         if len(self.treatment) < 2:
             raise ConfigError(f"need at least 2 treatment columns, got {self.treatment}")
         if len(set(self.treatment)) != len(self.treatment):
-            raise ConfigError(f"treatment columns repeat: {self.treatment}")
+            raise ConfigError(f"treatment columns repeat: {self.treatment}; expected distinct column names")
         self.reference = self.treatment[-1] if reference is None else reference
         if self.reference not in self.treatment:
             raise ConfigError(f"reference domain {self.reference!r} is not a treatment column; "
@@ -173,15 +171,10 @@ class MixtureEffectModel:
         if self.est_ is None:
             raise ConfigError("model is not fitted; call fit() or load() first")
 
-    def _X(self, X_df):
-        missing = [c for c in self.covariates if c not in X_df.columns]
-        if missing:
-            raise ConfigError(f"covariate column {missing[0]!r} missing; available: {_fmt_list(X_df.columns)}")
-        X = X_df[self.covariates].to_numpy(dtype=float)
-        if not np.isfinite(X).all():
-            i, j = np.argwhere(~np.isfinite(X))[0]
-            raise ConfigError(f"covariate {self.covariates[j]!r} is NaN/inf at row {X_df.index[i]!r}")
-        return X
+    def _X(self, X_df, where="the covariates table"):
+        """The fitted covariates, in order, as floats; a missing column, a text cell or a NaN is one line."""
+        require_columns(X_df, self.covariates, where, role="covariate column")
+        return numeric(X_df, self.covariates, where)
 
     def _Tp(self, T, n):
         """Accept a DataFrame with the treatment columns or an (n, K) / (K,) array in treatment order."""
@@ -257,34 +250,118 @@ class MixtureEffectModel:
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, out_dir):
+        """estimator.joblib, then meta.json (format version, the estimator's sha256); each file replaced atomically."""
         self._check_fitted()
+        check_out_dir(out_dir)
         os.makedirs(out_dir, exist_ok=True)
-        joblib.dump(self.est_, os.path.join(out_dir, "estimator.joblib"))
-        meta = dict(treatment=self.treatment, covariates=self.covariates, reference=self.reference,
-                    others=self.others, options=self.options, outcome=self.outcome, minimize=self.minimize,
-                    n_rows=self.n_rows_, mean_mixture=self.mean_mixture_, nuisance_scores=self.scores_)
-        with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        est_path = os.path.join(out_dir, "estimator.joblib")
+        joblib.dump(self.est_, est_path + ".tmp")
+        digest = _sha256(est_path + ".tmp")
+        meta = dict(format=FORMAT, format_version=FORMAT_VERSION, estimator_sha256=digest,
+                    versions=_versions(), treatment=self.treatment, covariates=self.covariates,
+                    reference=self.reference, others=self.others, options=self.options, outcome=self.outcome,
+                    minimize=self.minimize, n_rows=self.n_rows_, mean_mixture=self.mean_mixture_,
+                    nuisance_scores=self.scores_)
+        with open(os.path.join(out_dir, "meta.json.tmp"), "w") as f:
             json.dump(meta, f, indent=2)
+        os.replace(est_path + ".tmp", est_path)
+        os.replace(os.path.join(out_dir, "meta.json.tmp"), os.path.join(out_dir, "meta.json"))
 
     @classmethod
     def load(cls, out_dir):
-        meta_path = os.path.join(out_dir, "meta.json")
-        if not os.path.isfile(meta_path):
-            raise ConfigError(f"no fitted model at {out_dir!r} (meta.json missing); run `causalmix fit` first")
-        with open(meta_path) as f:
-            meta = json.load(f)
-        m = cls(meta["treatment"], meta["covariates"], reference=meta["reference"], **meta["options"])
-        m.est_ = joblib.load(os.path.join(out_dir, "estimator.joblib"))
+        """A model dir written by `causalmix fit` of this format version; anything else is one ConfigError line."""
+        meta = read_meta(out_dir)
+        where = f"model {str(out_dir)!r}"
+        try:
+            m = cls(meta["treatment"], meta["covariates"], reference=meta["reference"], **meta["options"])
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: meta.json does not describe a model ({' '.join(str(e).split())[:120]}); "
+                              "refit with `causalmix fit`") from None
+        est_path = os.path.join(out_dir, "estimator.joblib")
+        if not os.path.isfile(est_path):
+            raise ConfigError(f"{where} lacks estimator.joblib; expected the files `causalmix fit` writes "
+                              "(meta.json and estimator.joblib): refit")
+        if _sha256(est_path) != meta["estimator_sha256"]:
+            raise ConfigError(f"{where}: estimator.joblib does not match the sha256 in meta.json (changed or "
+                              "truncated since `causalmix fit` wrote it); refit")
+        try:
+            m.est_ = joblib.load(est_path)
+        except Exception as e:  # unpickling raises anything; the digest matched, so it is a library mismatch
+            raise ConfigError(f"{where}: estimator.joblib cannot be loaded ({type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:100]}); written with {meta.get('versions')}, "
+                              f"running {_versions()}: refit") from None
         m.outcome, m.minimize, m.n_rows_ = meta["outcome"], meta["minimize"], meta["n_rows"]
         m.mean_mixture_, m.scores_ = meta["mean_mixture"], meta["nuisance_scores"]
         return m
 
 
-def read_table(path):
-    """CSV or parquet by extension; ConfigError if missing."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"file {path!r} not found")
-    return pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path)
+def _sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for pkg in ("causalmix", "econml", "scikit-learn", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def read_meta(out_dir):
+    """meta.json of a model dir, checked for its format and version before anything is unpickled."""
+    where = f"model {str(out_dir)!r}"
+    if not os.path.exists(out_dir):
+        raise ConfigError(f"no fitted model at {str(out_dir)!r} (no such directory); expected a directory written "
+                          "by `causalmix fit` (run it first)")
+    if not os.path.isdir(out_dir):
+        raise ConfigError(f"model path {str(out_dir)!r} is a file; expected a directory written by `causalmix fit`")
+    meta_path = os.path.join(out_dir, "meta.json")
+    if not os.path.isfile(meta_path):
+        raise ConfigError(f"no fitted model at {str(out_dir)!r} (meta.json missing); run `causalmix fit` first")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: meta.json is not valid JSON ({' '.join(str(e).split())[:80]}); "
+                          "expected the file `causalmix fit` writes: refit") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{where}: meta.json holds a {type(meta).__name__}; expected a JSON object: refit")
+    version = meta.get("format_version")
+    if meta.get("format") != FORMAT or version != FORMAT_VERSION:
+        found = "no format_version (an older causalmix)" if version is None else f"format_version {version!r}"
+        raise ConfigError(f"{where} has {found}; expected format_version {FORMAT_VERSION} "
+                          f"(this causalmix): refit with `causalmix fit`")
+    missing = [k for k in META_KEYS + ("estimator_sha256",) if k not in meta]
+    if missing:
+        raise ConfigError(f"{where}: meta.json lacks {missing[0]!r}; expected the keys `causalmix fit` writes: refit")
+    return meta
+
+
+def check_out_dir(out):
+    """`--out` must be a new directory or a model directory: never a file or someone else's folder."""
+    if os.path.exists(out):
+        if not os.path.isdir(out):
+            raise ConfigError(f"--out {str(out)!r} is a file; expected a directory for the model")
+        if os.listdir(out) and not os.path.isfile(os.path.join(out, "meta.json")):
+            raise ConfigError(f"--out {str(out)!r} is a non-empty directory without a model (no meta.json); "
+                              "expected a new directory or a model directory to replace")
+    elif os.path.exists(os.path.dirname(os.path.abspath(out))) and \
+            not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise ConfigError(f"--out {str(out)!r}: its parent is a file; expected a directory path")
+
+
+def read_table(path, what="table"):
+    """CSV or parquet by extension; one ConfigError line if missing, empty or malformed (see tables.read_table)."""
+    from causalmix.tables import read_table as _read
+    return _read(path, what)
 
 
 def _split(s):
@@ -296,10 +373,11 @@ def main_fit(runs, treatment, covariates, outcome, out, estimator="causal_forest
     """`causalmix fit`: comma lists of columns; writes the model dir and prints a short summary.
     Extra keyword options go to MixtureEffectModel (cv, n_estimators, model_y, ...)."""
     file = file or sys.stdout
-    df = read_table(runs)
-    model = MixtureEffectModel(_split(treatment), _split(covariates), reference=reference or None,
-                               estimator=estimator, **options)
-    validate_runs(df, model.treatment, model.covariates, outcome)
+    treatment, covariates = _split(treatment), _split(covariates)
+    model = MixtureEffectModel(treatment, covariates, reference=reference or None, estimator=estimator, **options)
+    check_out_dir(out)
+    df = read_table(runs, "runs")
+    validate_runs(df, model.treatment, model.covariates, outcome, where=f"runs table {str(runs)!r}")
     model.fit(df, outcome, minimize=minimize)
     model.save(out)
     sc = model.nuisance_scores()

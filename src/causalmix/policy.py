@@ -60,12 +60,18 @@ def project_to_simplex(v, floor=0.0):
     return W[0] if one else W
 
 
+def check_radius(radius):
+    """The trust region's radius is a share of data: total-variation distance lies in [0, 1]."""
+    if not isinstance(radius, (int, float, np.floating, np.integer)) or not np.isfinite(radius) \
+            or not 0 <= radius <= 1:
+        raise ConfigError(f"trust-region radius {radius} invalid; expected a share in [0, 1] (the total share moved)")
+
+
 def _check_ref(w_ref, radius, floor):
     w = np.asarray(w_ref, dtype=float).ravel()
     if w.size < 2 or not np.isfinite(w).all() or (w < -1e-9).any() or abs(w.sum() - 1) > 1e-3:
         raise ConfigError(f"reference mixture {np.round(w, 4).tolist()} is not a mixture; expected >= 0 weights summing to 1")
-    if not np.isfinite(radius) or radius < 0:
-        raise ConfigError(f"trust-region radius {radius} invalid; expected a share in [0, 1]")
+    check_radius(radius)
     # a reference below the floor is first moved onto the feasible set; distances are from there
     return project_to_simplex(w, floor)
 
@@ -157,14 +163,21 @@ def resolve_reference(model, w_ref):
             return np.array([model.mean_mixture_[c] for c in names])
         if w_ref == "equal":
             return np.full(len(names), 1.0 / len(names))
-        from causalmix.estimator import read_table
-        df = read_table(w_ref)
+        import os
+        from causalmix.tables import check_mixtures, numeric, read_table, require_columns
+        if not os.path.exists(w_ref):
+            raise ConfigError(f"reference mixture {w_ref!r} is neither mean, equal nor an existing file; expected "
+                              "mean, equal or the path to a one-row CSV with one column per domain")
+        where = f"reference mixture file {w_ref!r}"
+        df = read_table(w_ref, "reference mixture")
         if len(df) != 1:
-            raise ConfigError(f"reference mixture file {w_ref!r} has {len(df)} rows; expected exactly 1")
+            raise ConfigError(f"{where} has {len(df)} rows; expected exactly 1")
         missing = [c for c in names if c not in df.columns]
         if missing:
-            raise ConfigError(f"reference mixture file {w_ref!r} lacks column {missing[0]!r}; expected {', '.join(names)}")
-        w_ref = df.iloc[0][names].to_numpy(dtype=float)
+            raise ConfigError(f"{where} lacks column {missing[0]!r}; expected {', '.join(names)}")
+        W = numeric(df, names, where)
+        check_mixtures(W, names, df.index, where, tol=1e-3)
+        w_ref = W[0]
     elif isinstance(w_ref, dict):
         missing = [c for c in names if c not in w_ref]
         if missing:
@@ -207,17 +220,35 @@ def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, f
     return pd.DataFrame(rows, columns=model.treatment + ["predicted_gain"], index=X_df.index)
 
 
+def check_options(policy, radius, z, floor, k=None):
+    """The policy's knobs, checked before a model is loaded (k = number of domains, once known)."""
+    if policy not in POLICIES:
+        raise ConfigError(f"policy {policy!r} unknown; expected one of {', '.join(POLICIES)}")
+    check_radius(radius)
+    if not np.isfinite(z) or z < 0:
+        raise ConfigError(f"conservatism z={z}; expected >= 0")
+    top = f"1/{k}" if k else "1/(number of domains)"
+    if not np.isfinite(floor) or floor < 0 or (k and floor * k > 1 + 1e-12):
+        raise ConfigError(f"floor={floor} infeasible{f' for {k} domains' if k else ''}; expected 0 <= floor <= {top}")
+
+
 def main_recommend(model, state, policy="analytic", radius=0.3, reference_mixture="mean",
                    out=sys.stdout, z=1.0, floor=0.0, seed=0):
     """`causalmix recommend`: model dir + STATE.csv (covariate columns) -> CSV of mixtures on `out`
-    (a file object or a path)."""
+    (a file object or a path). Every input is checked before any effect is computed."""
     from causalmix.estimator import MixtureEffectModel, read_table
+    from causalmix.tables import require_rows
+    check_options(policy, radius, z, floor)
     m = MixtureEffectModel.load(model)
-    st = read_table(state)
+    check_options(policy, radius, z, floor, k=len(m.treatment))
+    st = read_table(state, "state")
+    where = f"state file {str(state)!r}"
     missing = [c for c in m.covariates if c not in st.columns]
     if missing:
-        raise ConfigError(f"state file {state!r} lacks covariate column {missing[0]!r}; "
+        raise ConfigError(f"{where} lacks covariate column {missing[0]!r}; "
                           f"the model needs {', '.join(m.covariates)}")
+    require_rows(st, 1, where, " (one pool state per row)")
+    m._X(st, where)  # non-numeric cells, NaN/inf: named with their row
     w_ref = resolve_reference(m, reference_mixture)
     rec = recommend(m, st, w_ref, policy=policy, radius=radius, z=z, floor=floor, seed=seed)
     if isinstance(out, str):
