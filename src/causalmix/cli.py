@@ -1,7 +1,7 @@
 """`causalmix <subcommand>`: Hydra overrides for the experiment commands, flags for the CSV tools.
 
-  causalmix reproduce [overrides...]   run every notebook through papermill, then build the book
-  causalmix sweep [overrides...]       the proxy sweep into the run store (skips finished runs)
+  causalmix reproduce [--dry-run] [overrides...]   run every notebook through papermill, then build the book
+  causalmix sweep [--dry-run] [overrides...]       the proxy sweep into the run store (skips finished runs)
   causalmix fit --runs R.csv --treatment A,B,C --covariates X1,X2 --outcome Y --out DIR
   causalmix recommend --model DIR --state STATE.csv [--policy analytic|search] [--radius R]
   causalmix regmix --ratios R.csv --metrics M.csv --target COL [--predict T.csv --out P.csv]
@@ -18,18 +18,32 @@ def _reproduce(a):
     from .config import compose
     from .reproduce import reproduce
     cfg = compose(a.overrides)
+    if a.dry_run:
+        return _dry_run(cfg, "reproduce")
     reproduce(cfg, a.overrides)
+
+
+def _dry_run(cfg, what):
+    from .dryrun import plan
+    print("\n".join(plan(cfg, what)))
 
 
 def _sweep(a):
     from .config import compose
     from .sweep import run_sweep, store_for
     cfg = compose(a.overrides)
+    if a.dry_run:
+        return _dry_run(cfg, "sweep")
     df = run_sweep(cfg)
     store = store_for(cfg)
     mix, met = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains))
     print(f"{len(df)} runs; AvgDev mean {df.avg_dev.mean():.2f} (min {df.avg_dev.min():.2f}, "
           f"max {df.avg_dev.max():.2f}); exported {mix} and {met}")
+
+
+def _bench(a):
+    from .bench import main
+    main(a.overrides)
 
 
 def _fit(a):
@@ -54,9 +68,12 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name, fn, help_ in [("reproduce", _reproduce, "run the notebooks and build the book"),
-                            ("sweep", _sweep, "run the proxy sweep")]:
+                            ("sweep", _sweep, "run the proxy sweep"),
+                            ("bench", _bench, "measure each stage's speed against the matmul peak (JSON)")]:
         s = sub.add_parser(name, help=help_)
         s.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=smoke data.pool_size=400")
+        s.add_argument("--dry-run", action="store_true",
+                       help="say what would be reused and what recomputed, and why; compute nothing")
         s.set_defaults(fn=fn)
     s = sub.add_parser("fit", help="fit the causal model on a CSV of runs")
     s.add_argument("--runs", required=True)

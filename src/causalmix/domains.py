@@ -27,9 +27,9 @@ import numpy as np
 from scipy.stats import rankdata
 
 from causalmix.corpus import SOURCES, STDLIB_LICENCE, ensure_corpus, stdlib_dir
+from causalmix import lineage
 from causalmix.errors import ConfigError
 
-CACHE_VERSION = 2  # 2: a math problem is one document
 
 
 @dataclass(frozen=True)
@@ -469,7 +469,8 @@ def _cache_key(name: str, spec: Mapping, sample_chars: int, seed: int) -> str:
         extra = [sys.version, str(stdlib_dir())]
     elif spec["kind"] == "jsonl":
         extra = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _jsonl_files(name, spec)]
-    blob = json.dumps([CACHE_VERSION, name, dict(spec), sample_chars, seed, extra], sort_keys=True, default=str)
+    blob = json.dumps([lineage.code_key("samples"), name, dict(spec), sample_chars, seed, extra], sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
