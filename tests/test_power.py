@@ -56,3 +56,12 @@ def test_noise_floor_repeats_pairs_over_seeds(tiny_cfg):
     assert (summ["seed SD lo"] <= summ["seed SD"]).all() and (summ["seed SD"] <= summ["seed SD hi"]).all()
     sd = power.benchmark_sd(fl, world.domains, {d: len(b) for d, b in world.benches.items()})
     assert 0 < sd < 50
+
+
+def test_power_config_is_checked_before_work():
+    from causalmix.config import compose
+    from causalmix.errors import ConfigError
+    for bad, msg in (("power.seeds=1", "power.seeds=1: expected an integer >= 2"),
+                     ("power.pairs=0", "power.pairs=0: expected a positive integer")):
+        with pytest.raises(ConfigError, match=msg.replace("(", r"\(")):
+            compose([bad])

@@ -110,3 +110,17 @@ def mixture_bars(mixtures: dict[str, dict]):
     ax.legend(fontsize=7)
     ax.set(title="Each method's mixture for the target pool")
     return ax.figure
+
+
+def noise_floor(floor: pd.DataFrame, runs: pd.DataFrame | None = None, outcomes=("avg_dev", "avg_margin")):
+    """Each fixed (pool, mixture) pair's outcome over training seeds, beside the sweep's whole spread."""
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.2))
+    for ax, y in zip(np.atleast_1d(axes), outcomes):
+        df = floor.assign(where=[f"pair {p}" for p in floor.pair])
+        if runs is not None:
+            df = pd.concat([df, runs.assign(where="sweep (all runs)")], ignore_index=True)
+        sns.stripplot(data=df, x="where", y=y, ax=ax, size=4, jitter=0.15, color="steelblue")
+        ax.set(xlabel="", title=f"{y}: seed noise vs the sweep's spread")
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig

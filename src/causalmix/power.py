@@ -18,12 +18,21 @@ import pandas as pd
 from scipy import stats
 
 from . import pool as pools
+from .config import path
 from .proxy import draw_mixture, finetune_and_score
+from .store import RunStore
+from .sweep import sweep_hash
 from .world import World, rng_for
 
 
-def noise_floor(world: World, base, n_pairs: int, n_seeds: int) -> pd.DataFrame:
-    """One row per (pair, seed): the pair fixes the pool state and the mixture, the seed the training draw."""
+def floor_store(cfg) -> RunStore:
+    """Noise-floor runs are proxy runs: keyed like the sweep (config and code), in their own folder."""
+    return RunStore(path(cfg, "out") / "power", sweep_hash(cfg))
+
+
+def noise_floor(world: World, base, n_pairs: int, n_seeds: int, store: RunStore | None = None) -> pd.DataFrame:
+    """One row per (pair, seed): the pair fixes the pool state and the mixture, the seed the training draw.
+    With a store, finished (pair, seed) runs are reused and new ones written as they finish."""
     cfg = world.cfg
     rows = []
     for p in range(n_pairs):
@@ -33,10 +42,17 @@ def noise_floor(world: World, base, n_pairs: int, n_seeds: int) -> pd.DataFrame:
                            width=cfg.data.state.difficulty_width)
         mixture = draw_mixture(cfg, world.domains, pools.composition(state), rng)
         for s in range(n_seeds):
+            run_id = p * 1000 + s
+            if store is not None and store.done(run_id):
+                rows.append(store.read(run_id).iloc[0].to_dict())
+                continue
             srng = rng_for(cfg, 7, p, s)
             texts = pools.draw_training_set(pool, mixture, cfg.proxy.samples, srng)
             r = finetune_and_score(world, base, texts, seed=int(srng.integers(2**31)), settings=cfg.proxy)
-            rows.append({"pair": p, "seed": s, **{f"w_{d}": w for d, w in mixture.items()}, **r})
+            row = {"run_id": run_id, "pair": p, "seed": s, **{f"w_{d}": w for d, w in mixture.items()}, **r}
+            if store is not None:
+                store.write(run_id, row)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
