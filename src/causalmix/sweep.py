@@ -10,7 +10,8 @@ from tqdm.auto import tqdm
 
 from . import proxy
 from .config import config_hash, path
-from .store import RunStore
+from .errors import ConfigError
+from .store import RunStore, file_lock
 from .world import base_model, build_world, set_threads
 
 
@@ -27,19 +28,36 @@ def store_for(cfg: DictConfig) -> RunStore:
     return RunStore(path(cfg, "out"), sweep_hash(cfg))
 
 
+def shard_ids(cfg: DictConfig, ids: list[int]) -> list[int]:
+    """This worker's share of the run ids: every n_shards-th id from `shard` (sweep.shard, sweep.n_shards)."""
+    shard, n = OmegaConf.select(cfg, "sweep.shard", default=0), OmegaConf.select(cfg, "sweep.n_shards", default=1)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"sweep.n_shards={n!r}: expected a positive integer")
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < n:
+        raise ConfigError(f"sweep.shard={shard!r}: expected an integer in [0, sweep.n_shards={n})")
+    return [i for i in ids if i % n == shard]
+
+
 def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log=print) -> pd.DataFrame:
+    """Compute this worker's runs that are not in the store yet and return them all (finished ones read back).
+
+    Workers on one store (Hydra launcher jobs, or two `causalmix sweep` at once) claim each run before
+    computing it (store.claimed), so no run is computed twice; a run held by another worker is waited for."""
     set_threads(cfg)
     store = store_for(cfg)
-    ids = list(range(cfg.sweep.n_runs)) if run_ids is None else list(run_ids)
+    ids = shard_ids(cfg, list(range(cfg.sweep.n_runs)) if run_ids is None else list(run_ids))
     todo = [i for i in ids if not store.done(i)]
     log(f"sweep {store.hash}: {len(ids) - len(todo)} of {len(ids)} runs already in {store.dir}, {len(todo)} to go")
     if todo:
-        world = world or build_world(cfg)
-        base = base_model(cfg, "proxy", log=log)
-        t0 = time.perf_counter()
-        for i in tqdm(todo, desc="proxy runs", unit="run", file=sys.stderr, mininterval=30):
-            store.write(i, {"config_hash": store.hash, **proxy.run(world, base, i)})
-        log(f"{len(todo)} runs in {time.perf_counter() - t0:.0f}s "
-            f"({(time.perf_counter() - t0) / len(todo):.1f}s per run)")
+        with file_lock(path(cfg, "cache") / "prepare.lock"):    # one worker builds the shared caches at a time
+            world = world or build_world(cfg)
+            base = base_model(cfg, "proxy", log=log)
+        t0, n = time.perf_counter(), 0
+        for i in tqdm(store.claimed(todo, log=log), total=len(todo), desc="proxy runs", unit="run",
+                      file=sys.stderr, mininterval=30):
+            store.write(i, {"config_hash": store.hash, **proxy.run(world, base, i), "worker": store.worker})
+            n += 1
+        log(f"{n} runs in {time.perf_counter() - t0:.0f}s ({(time.perf_counter() - t0) / max(n, 1):.1f}s per run)"
+            + (f"; {len(todo) - n} finished by other workers" if n < len(todo) else ""))
     df = store.load()
     return df[df.run_id.isin(ids)].reset_index(drop=True)
