@@ -14,7 +14,7 @@ ARGS   ?=
 # that harmless line (pipefail keeps pip's exit status; errors and other warnings still show).
 QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup test book lock clean-book
+.PHONY: setup test book bench lock clean-book
 
 setup: $(STAMP)
 	$(BIN)/python -m causalmix.corpus fetch
@@ -33,6 +33,9 @@ test: setup
 
 book: setup
 	$(BIN)/causalmix reproduce $(ARGS)
+
+bench: setup
+	$(BIN)/causalmix bench $(ARGS)
 
 # Re-pin from the current venv: exact versions, minus the project itself; torch pinned to the local CPU wheel.
 lock:

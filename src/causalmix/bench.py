@@ -1,0 +1,248 @@
+"""`causalmix bench [overrides]`: how fast each stage runs on this machine, as one JSON document.
+
+What is counted (model FLOPs, not what an implementation happens to execute):
+- N = parameters that take part in a matmul per character: every block's Linear weights plus the
+  (tied) output head, V x d. Embedding look-ups, biases, LayerNorms and the attention scores
+  (QK^T, AV) are not counted, so `mfu` is a lower bound on how busy the matmul units are.
+- training: 6 N per trained character (non-pad targets);
+- scoring: 2 N per position a benchmark item needs: its prompt once plus each choice's characters
+  (per-choice scoring re-reads the prompt for each choice; that repeat is not counted as useful work);
+- covariates: 2 N per scored pool character.
+`mfu` = achieved FLOP/s over the matmul peak measured in the same process, in the dtype the stage
+runs in. The proxy and target models are freshly initialised at the configured size (speed does not
+depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps),
++bench.target_steps=40, +bench.fit_runs=512, +bench.timings=PATH (a JSON of book stage wall times).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from . import benchmarks, covariates, pool as pools, proxy
+from .config import path
+from .model import GPT
+from .world import build_world, gpt_config, rng_for, set_threads
+
+
+def _opt(cfg, key, default):
+    v = OmegaConf.select(cfg, f"bench.{key}", default=None)
+    return default if v is None else v
+
+
+def matmul_params(model: GPT) -> int:
+    n = model.head.weight.numel()
+    for b in model.blocks:
+        n += sum(m.weight.numel() for m in b.modules() if isinstance(m, torch.nn.Linear))
+    return n
+
+
+def matmul_peak(dtype: torch.dtype, reps: int = 7) -> dict:
+    """Best median rate over a few square sizes: the dense-matmul roof this process can reach."""
+    best = {}
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            a @ b
+            ts.append(time.perf_counter() - t0)
+        rate = 2 * n ** 3 / statistics.median(ts)
+        if rate > best.get("flops", 0):
+            best = {"flops": rate, "size": n}
+    return best
+
+
+def _stage(chars: float, flops: float, seconds: float, peak: float, dtype: str, **extra) -> dict:
+    return {"seconds": seconds, "chars": int(chars), "chars_per_s": chars / seconds,
+            "flops": flops, "flops_per_s": flops / seconds, "dtype": dtype, "mfu": flops / seconds / peak,
+            **extra}
+
+
+def item_positions(benches, context: int) -> tuple[int, int]:
+    """(positions needed: prompt once + choice characters, scored characters) over all items."""
+    need = scored = 0
+    for items in benches.values():
+        for it in items:
+            p = min(len(it.prompt), context)
+            need += p
+            for c in it.choices:
+                n = max(0, min(len(it.prompt) + len(c), context + 1) - max(len(it.prompt), 1))
+                need += n
+                scored += n
+    return need, scored
+
+
+def _precision(settings) -> str:
+    return str(settings.get("precision", "fp32")) if hasattr(settings, "get") else "fp32"
+
+
+def _kw(settings) -> dict:
+    """Pass precision only to code that knows it (the bench also measures the code before it did)."""
+    import inspect
+    return {"precision": _precision(settings)} if "precision" in inspect.signature(benchmarks.evaluate).parameters \
+        else {}
+
+
+@contextlib.contextmanager
+def _counting(calls: list, context: int):
+    """Count the characters the covariates hand to the scoring loop (the texts are drawn inside)."""
+    orig = covariates.char_stats
+
+    def counting(model, texts, *a, **k):
+        calls.append(sum(min(len(t), context + 1) - 1 for t in texts))
+        return orig(model, texts, *a, **k)
+    covariates.char_stats = counting
+    try:
+        yield
+    finally:
+        covariates.char_stats = orig
+
+
+def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
+    from .train import fit
+    torch.manual_seed(cfg.seed)
+    base = GPT(gpt_config(cfg, "proxy")).eval()
+    N = matmul_params(base)
+    kw = _kw(cfg.proxy)
+    dtype = _precision(cfg.proxy)
+    peak = peaks[dtype]["flops"]
+    need, scored = item_positions(world.benches, cfg.model.context)
+    rows = []
+    for r in range(reps):
+        rng = rng_for(cfg, 1, 10_000 + r)
+        state = pools.draw_state(world.domains, cfg.data.state, rng)
+        pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, rng,
+                           width=cfg.data.state.difficulty_width)
+        mixture = proxy.draw_mixture(cfg, world.domains, pools.composition(state), rng)
+        calls = []
+        t0 = time.perf_counter()
+        with _counting(calls, cfg.model.context):
+            proxy.measure_pool(world, base, pool, rng)
+        t1 = time.perf_counter()
+        texts = pools.draw_training_set(pool, mixture, cfg.proxy.samples, rng)
+        model = copy.deepcopy(base)
+        t2 = time.perf_counter()
+        st = fit(model, texts, epochs=cfg.proxy.epochs, batch_size=cfg.proxy.batch_size, lr=cfg.proxy.lr,
+                 weight_decay=cfg.proxy.get("weight_decay", 0.0), seed=r, device=cfg.device, **kw)
+        t3 = time.perf_counter()
+        benchmarks.evaluate(model, world.benches, device=cfg.device, **kw)
+        t4 = time.perf_counter()
+        rows.append({"cov": (t1 - t0, sum(calls)), "train": (t3 - t2, st["tokens"]), "score": t4 - t3,
+                     "total": t4 - t0 - (t2 - t1)})
+    med = lambda f: statistics.median(f(x) for x in rows)  # noqa: E731
+    tr_s, tr_c = med(lambda x: x["train"][0]), med(lambda x: x["train"][1])
+    cv_s, cv_c = med(lambda x: x["cov"][0]), med(lambda x: x["cov"][1])
+    sc_s, total = med(lambda x: x["score"]), med(lambda x: x["total"])
+    out = {"params_matmul": N, "params_total": base.n_params(), "reps": reps,
+           "train": _stage(tr_c, 6 * N * tr_c, tr_s, peak, dtype, steps=st["steps"]),
+           "score": _stage(scored, 2 * N * need, sc_s, peak, dtype, positions_needed=need,
+                           items=sum(len(v) for v in world.benches.values())),
+           "covariates": _stage(cv_c, 2 * N * cv_c, cv_s, peak, dtype)}
+    flops = out["train"]["flops"] + out["score"]["flops"] + out["covariates"]["flops"]
+    out["run"] = {"seconds": total, "flops_per_s": flops / total, "mfu": flops / total / peak, "dtype": dtype}
+    return out
+
+
+def target_bench(cfg, world, peaks: dict) -> dict:
+    from .train import fit
+    torch.manual_seed(cfg.seed)
+    model = GPT(gpt_config(cfg, "target"))
+    N = matmul_params(model)
+    dtype = _precision(cfg.target)
+    steps = int(_opt(cfg, "target_steps", 40))
+    rng = rng_for(cfg, 3, 0)
+    state = pools.draw_state(world.domains, cfg.data.state, rng)
+    pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, rng,
+                       width=cfg.data.state.difficulty_width)
+    texts = pools.draw_training_set(pool, {d: 1 / len(world.domains) for d in world.domains},
+                                    steps * cfg.target.batch_size, rng)
+    t0 = time.perf_counter()
+    st = fit(model, texts, steps=steps, batch_size=cfg.target.batch_size, lr=cfg.target.lr, seed=0,
+             device=cfg.device, **_kw(cfg.target))
+    s = time.perf_counter() - t0
+    full_steps = int(np.ceil(cfg.target.epochs * cfg.proxy.samples * cfg.target.sample_factor / cfg.target.batch_size))
+    return {"params_matmul": N, "params_total": model.n_params(),
+            "train": _stage(st["tokens"], 6 * N * st["tokens"], s, peaks[dtype]["flops"], dtype, steps=steps,
+                            est_full_run_train_seconds=s / steps * full_steps)}
+
+
+def fit_policy_bench(cfg, domains: list[str], n_runs: int) -> dict:
+    """The configured estimator and both policies on synthetic runs with a known state-dependent return."""
+    import pandas as pd
+
+    from .policy import recommend
+    from .target import fit_effect_model
+    rng = np.random.default_rng(0)
+    K = len(domains)
+    W = rng.dirichlet(np.ones(K), size=n_runs)
+    df = pd.DataFrame(W, columns=[f"w_{d}" for d in domains])
+    for d in domains:
+        df[f"nl_{d}"], df[f"ws_{d}"] = rng.normal(2, 0.3, n_runs), rng.uniform(0.5, 1, n_runs)
+        df[f"hes_{d}"] = rng.normal(20, 2, n_runs)
+    for c in ("nl", "ws", "hes"):
+        df[f"pool_{c}"] = df[[f"{c}_{d}" for d in domains]].mean(axis=1)
+    beta = rng.normal(0, 5, K)
+    df[cfg.estimator.outcome] = 35 + W @ beta + 4 * (W * (df[[f"ws_{d}" for d in domains]].to_numpy() - 0.75)).sum(1) \
+        + rng.normal(0, 1, n_runs)
+    df["run_id"] = np.arange(n_runs)
+    t0 = time.perf_counter()
+    model = fit_effect_model(cfg, df, domains)
+    t1 = time.perf_counter()
+    X = df[model.covariates].iloc[:1]
+    ref = np.ones(K) / K
+    p = cfg.policy
+    for pol in ("analytic", "search"):
+        recommend(model, X, ref, policy=pol, radius=p.radius, z=p.z, floor=p.floor,
+                  n_candidates=p.search_candidates, seed=cfg.seed)
+    t2 = time.perf_counter()
+    return {"runs": n_runs, "estimator": cfg.estimator.name, "fit_seconds": t1 - t0, "policy_seconds": t2 - t1,
+            "seconds": t2 - t0}
+
+
+def book_stages(cfg) -> dict:
+    f = _opt(cfg, "timings", None)
+    f = Path(f) if f else path(cfg, "out") / "timings.json"
+    if f.exists():
+        return {"source": str(f), **json.loads(f.read_text())}
+    return {"seconds": None, "source": None,
+            "reason": f"no stage timing file at {f}: `causalmix reproduce` prints each notebook's wall time "
+                      "('NN_name.ipynb: S s') but does not write them; pass +bench.timings=FILE.json to include one"}
+
+
+def bench(cfg) -> dict:
+    set_threads(cfg)
+    reps = int(_opt(cfg, "reps", 3))
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    world = build_world(cfg)
+    out = {"scale": cfg.scale.name, "device": cfg.device, "threads": torch.get_num_threads(),
+           "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+           "peak_flops": {k: v["flops"] for k, v in peaks.items()},
+           "proxy": proxy_bench(cfg, world, peaks, reps)}
+    out["proxy_run"] = out["proxy"].pop("run")
+    out["target"] = target_bench(cfg, world, peaks)
+    out["fit_policy"] = fit_policy_bench(cfg, world.domains, int(_opt(cfg, "fit_runs", 512)))
+    out["book_stages"] = book_stages(cfg)
+    out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["bench_seconds"] = time.perf_counter() - t0
+    out["loadavg_1min"] = {"start": load0[0], "end": os.getloadavg()[0], "cores": os.cpu_count()}
+    out["counting"] = __doc__.split("What is counted")[1].split("`mfu` =")[0].strip().replace("\n", " ")
+    return out
+
+
+def main(overrides: list[str]) -> None:
+    from .config import compose
+    print(json.dumps(bench(compose(overrides)), indent=2))
