@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .corrupt import distractors
-from .train import char_stats
+from .train import choice_logprobs
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,12 @@ def build(domain: str, fam: str, samples: list, n_items: int, seed: int) -> list
     return items
 
 
-def evaluate(model, benches: dict[str, list[Item]], device: str = "cpu") -> dict[str, float]:
-    """acc_<domain>, margin_<domain>, avg_dev and avg_margin for one model, in one batched pass."""
-    texts, starts, owners = [], [], []
-    for d, items in benches.items():
-        for k, it in enumerate(items):
-            for c in it.choices:
-                texts.append(it.prompt + c)
-                starts.append(len(it.prompt))
-                owners.append((d, k))
-    stats = char_stats(model, texts, starts, device=device)
-    per_char = np.array([lp.mean() if len(lp) else 0.0 for lp, _ in stats])
+def evaluate(model, benches: dict[str, list[Item]], device: str = "cpu", precision: str = "fp32") -> dict[str, float]:
+    """acc_<domain>, margin_<domain>, avg_dev and avg_margin for one model; each prompt is run once."""
+    items = [it for d in benches for it in benches[d]]
+    stats = choice_logprobs(model, [it.prompt for it in items], [it.choices for it in items], device=device,
+                            precision=precision)
+    per_char = np.array([lp.mean() if len(lp) else 0.0 for lps in stats for lp in lps])
     out, pos = {}, 0
     for d, items in benches.items():
         acc, margin = [], []

@@ -46,7 +46,8 @@ def rating(sample, fam: str, vocab: frozenset[str]) -> float:
 
 
 def measure(model, pool: dict[str, list], families: dict[str, str], vocabs: dict[str, frozenset],
-            score_samples: int, hes_top: float, rng: np.random.Generator, device: str = "cpu") -> dict:
+            score_samples: int, hes_top: float, rng: np.random.Generator, device: str = "cpu",
+            precision: str = "fp32") -> dict:
     """One row of covariates for a pool; the model scores a stratified subsample, the cheap
     statistics use every sample."""
     per = max(4, score_samples // len(pool))
@@ -55,7 +56,7 @@ def measure(model, pool: dict[str, list], families: dict[str, str], vocabs: dict
         for i in rng.choice(len(samples), size=min(per, len(samples)), replace=False):
             texts.append(samples[i].text)
             owners.append(d)
-    stats = char_stats(model, texts, device=device)
+    stats = char_stats(model, texts, device=device, precision=precision)
     nl = np.array([-lp.mean() for lp, _ in stats])
     hes = np.array([np.sort(e)[::-1][: max(1, int(round(hes_top * len(e))))].sum() for _, e in stats])
     owners = np.array(owners)
