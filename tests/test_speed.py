@@ -86,3 +86,13 @@ def test_run_many_gives_the_records_of_separate_runs(tiny_cfg):
                 assert abs(g[k] - w[k]) <= 100 / len(world.benches["news"]) + 1e-9, k
             else:
                 assert g[k] == pytest.approx(w[k], abs=1e-4), k
+
+
+def test_sweep_trains_batches_and_writes_every_run(tmp_path):
+    """sweep.batch=2 over 3 runs: a batch of 2, then 1; every run lands in the store, as with batch=1."""
+    from causalmix.config import compose
+    from causalmix.sweep import run_sweep
+    from conftest import TINY
+    cfg = compose(TINY + [f"paths.out={tmp_path / 'out'}", "sweep.batch=2"])
+    df = run_sweep(cfg, log=lambda *_: None)
+    assert sorted(df.run_id) == [0, 1, 2] and df.avg_dev.notna().all()

@@ -53,10 +53,28 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
             world = world or build_world(cfg)
             base = base_model(cfg, "proxy", log=log)
         t0, n = time.perf_counter(), 0
-        for i in tqdm(store.claimed(todo, log=log), total=len(todo), desc="proxy runs", unit="run",
-                      file=sys.stderr, mininterval=30):
-            store.write(i, {"config_hash": store.hash, **proxy.run(world, base, i), "worker": store.worker})
-            n += 1
+        size = int(OmegaConf.select(cfg, "sweep.batch", default=1) or 1)   # proxies trained at once
+        bar = tqdm(total=len(todo), desc="proxy runs", unit="run", file=sys.stderr, mininterval=30)
+        for i in store.claimed(todo, log=log):
+            extra = []    # up to size-1 later runs this worker can claim now: they train with run i as one model
+            for j in todo[todo.index(i) + 1:]:
+                if len(extra) == size - 1:
+                    break
+                c = None if store.done(j) else store.claim(j, log=log)
+                if c is not None and store.done(j):    # finished by another worker meanwhile
+                    c.release()
+                elif c is not None:
+                    extra.append((j, c))
+            group = [i] + [j for j, _ in extra]
+            try:
+                for j, record in zip(group, proxy.run_many(world, base, group)):
+                    store.write(j, {"config_hash": store.hash, **record, "worker": store.worker})
+            finally:
+                for _, c in extra:
+                    c.release()
+            n += len(group)
+            bar.update(len(group))
+        bar.close()
         log(f"{n} runs in {time.perf_counter() - t0:.0f}s ({(time.perf_counter() - t0) / max(n, 1):.1f}s per run)"
             + (f"; {len(todo) - n} finished by other workers" if n < len(todo) else ""))
     df = store.load()
