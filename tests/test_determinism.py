@@ -11,6 +11,7 @@ import torch
 from causalmix import lineage
 from causalmix.config import REPO_ROOT, compose
 from causalmix.dryrun import plan
+from causalmix.store import RunStore
 from causalmix.sweep import run_sweep, store_for
 from conftest import TINY
 
@@ -49,8 +50,8 @@ def test_two_fresh_processes_give_identical_bases_runs_and_tables(tmp_path):
         [r.relative_to(tmp_path / "b") for r in runs[1]]
     for ra, rb in zip(*runs):
         # all but when and where it ran
-        a, b = (pd.read_csv(r, comment="#").drop(columns=["wall_seconds", "worker"], errors="ignore")
-                for r in (ra, rb))
+        a, b = (RunStore(r.parent.parent, r.parent.name).read(int(r.stem.split("_")[1]))
+                .drop(columns=["wall_seconds", "worker"], errors="ignore") for r in (ra, rb))
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     for table in ("mixtures.csv", "metrics.csv"):
         ta, tb = (next((tmp_path / k / "out" / "export").glob(f"*/{table}")).read_bytes() for k in "ab")

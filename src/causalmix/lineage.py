@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def write_manifest(file: Path, man: dict) -> None:
     if file.is_file():
         return
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(file.name + ".tmp")
+    tmp = file.with_name(f"{file.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(man, indent=1, sort_keys=True, default=str))
     tmp.replace(file)
 

@@ -8,20 +8,29 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from . import proxy
+from . import lineage, proxy
 from .config import config_hash, path
 from .errors import ConfigError
 from .store import RunStore, file_lock
 from .world import base_model, build_world, set_threads
 
 
-def sweep_hash(cfg: DictConfig) -> str:
-    """Everything that changes a run's result, and nothing that does not (n_runs, paths, device)."""
+def sweep_spec(cfg: DictConfig) -> dict:
+    """Every config value that changes a run's result, and nothing that does not (n_runs, paths, device)."""
     keys = ["data", "pretrain", "proxy", "sweep.mixture", "sweep.seed_offset", "seed", "model.proxy",
             "model.context"]
-    return config_hash({k: OmegaConf.to_container(OmegaConf.select(cfg, k), resolve=True)
-                        if isinstance(OmegaConf.select(cfg, k), DictConfig) else OmegaConf.select(cfg, k)
-                        for k in keys})
+    return {k: OmegaConf.to_container(OmegaConf.select(cfg, k), resolve=True)
+            if isinstance(OmegaConf.select(cfg, k), DictConfig) else OmegaConf.select(cfg, k) for k in keys}
+
+
+def sweep_manifest(cfg: DictConfig) -> dict:
+    return lineage.manifest(sweep_spec(cfg), "runs")
+
+
+def sweep_hash(cfg: DictConfig) -> str:
+    """The store's key: the config that shapes a run and the code that computes one (see lineage)."""
+    man = sweep_manifest(cfg)
+    return config_hash({"config": man["config_key"], "code": lineage.digest(man["code"])})
 
 
 def store_for(cfg: DictConfig) -> RunStore:
@@ -50,6 +59,7 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
     log(f"sweep {store.hash}: {len(ids) - len(todo)} of {len(ids)} runs already in {store.dir}, {len(todo)} to go")
     if todo:
         with file_lock(path(cfg, "cache") / "prepare.lock"):    # one worker builds the shared caches at a time
+            lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
             world = world or build_world(cfg)
             base = base_model(cfg, "proxy", log=log)
         t0, n = time.perf_counter(), 0

@@ -2,6 +2,7 @@
 reference vocabularies and the base models. Built once per config and cached on disk."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
         stats = fit(model, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
                     lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device)
         file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(".tmp")
+        tmp = file.with_name(f"{file.stem}.tmp{os.getpid()}")   # private to this process
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
         lineage.write_manifest(file.with_suffix(".json"), man)
         tmp.replace(file)
