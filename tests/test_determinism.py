@@ -50,7 +50,7 @@ def test_two_fresh_processes_give_identical_bases_runs_and_tables(tmp_path):
         [r.relative_to(tmp_path / "b") for r in runs[1]]
     for ra, rb in zip(*runs):
         # all but when and where it ran
-        a, b = (RunStore(r.parent.parent, r.parent.name).read(int(r.stem.split("_")[1]))
+        a, b = (RunStore(r.parents[2], r.parent.name).read(int(r.stem.split("_")[1]))
                 .drop(columns=["wall_seconds", "worker"], errors="ignore") for r in (ra, rb))
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     for table in ("mixtures.csv", "metrics.csv"):
