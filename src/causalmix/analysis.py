@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
 from . import pool as pools
 from .proxy import finetune_and_score, measure_pool
@@ -14,13 +15,34 @@ from .world import World, rng_for
 TRACKS = {"noise": ("ws", -1), "dup": ("dup", +1), "trunc": ("len", -1), "amount": ("share", +1),
           "difficulty": ("nl", +1)}
 
+# A knob the default state holds fixed (data.state: [v, v]) is opened to this range where the validity check
+# shows how well it would be measured: difficulty is fixed by default, and book/method.md says why.
+FULL_RANGE = {"difficulty": (0.0, 1.0)}
 
-def covariate_validity(world: World, scorer, n_pools: int, seed: int = 11) -> pd.DataFrame:
-    """Long table (pool, domain, knob values, covariate values) over random pool states."""
+
+def fixed_knobs(state_cfg) -> list[str]:
+    """Knobs whose configured range is one point: not varied between pools."""
+    return [k for k in pools.KNOBS if k in state_cfg and float(state_cfg[k][0]) == float(state_cfg[k][1])]
+
+
+def validity_ranges(state_cfg) -> dict:
+    """The pool-state ranges for the validity check: the config's, with each fixed knob that has a full range
+    (FULL_RANGE) opened to it, so the check still shows how weakly or well the covariates see that knob."""
+    out = OmegaConf.to_container(state_cfg, resolve=True) if isinstance(state_cfg, DictConfig) else dict(state_cfg)
+    for k in fixed_knobs(state_cfg):
+        if k in FULL_RANGE:
+            out[k] = list(FULL_RANGE[k])
+    return out
+
+
+def covariate_validity(world: World, scorer, n_pools: int, seed: int = 11, ranges=None) -> pd.DataFrame:
+    """Long table (pool, domain, knob values, covariate values) over random pool states drawn from `ranges`
+    (default: the config's data.state)."""
+    ranges = world.cfg.data.state if ranges is None else ranges
     rows = []
     for k in range(n_pools):
         rng = rng_for(world.cfg, 4, seed, k)
-        state = pools.draw_state(world.domains, world.cfg.data.state, rng)
+        state = pools.draw_state(world.domains, ranges, rng)
         pool = pools.build(world.pool_samples(), state, world.cfg.data.pool_size, world.families, rng,
                            width=world.cfg.data.state.difficulty_width)
         cov = measure_pool(world, scorer, pool, rng)
@@ -31,11 +53,19 @@ def covariate_validity(world: World, scorer, n_pools: int, seed: int = 11) -> pd
 
 
 def validity_correlations(df: pd.DataFrame) -> pd.DataFrame:
-    """Spearman correlation of each knob with each covariate, pooled within domain (ranks per domain)."""
-    knobs = [c for c in df.columns if c.startswith("knob_")]
+    """Spearman correlation of each knob with each covariate, pooled within domain (ranks per domain). A knob
+    that did not vary over the pools has no correlation to show and is left out."""
+    knobs = [c for c in df.columns if c.startswith("knob_") and df[c].nunique() > 1]
     covs = ["nl", "hes", "ws", "dup", "len", "share"]
     ranked = df.groupby("domain")[knobs + covs].rank()
     return ranked[knobs].apply(lambda k: ranked[covs].corrwith(k)).T.rename(index=lambda s: s[5:])
+
+
+def within_domain_correlations(df: pd.DataFrame, knob: str) -> pd.DataFrame:
+    """Per domain, the Spearman correlation of one knob with each covariate over the pools (domain x covariate);
+    a covariate that tracks a knob in one domain and against it in another shows here, not in the pooled table."""
+    covs = ["nl", "hes", "ws", "dup", "len", "share"]
+    return df.groupby("domain").apply(lambda g: g[covs].rank().corrwith(g[f"knob_{knob}"].rank()))
 
 
 def knob_sweep(world: World, base, levels: dict[str, tuple[float, float]], seeds: int,

@@ -85,7 +85,8 @@ def shuffle_words(s: str, rng: np.random.Generator) -> str:
 
 
 def math_steps(response: str) -> tuple[list[tuple[int, int, int, int]], str] | None:
-    """Parse '7+8=15;4+3+1=8;85' into steps (x, y, carry, sum) and the answer string."""
+    """Parse '7+8=15;4+3+1=8;85' (or the fixed-width '7+8+0=15;4+3+1=08;085') into steps
+    (x, y, carry, sum) and the answer string."""
     parts = response.split(";")
     steps = []
     for p in parts[:-1]:
@@ -97,30 +98,99 @@ def math_steps(response: str) -> tuple[list[tuple[int, int, int, int]], str] | N
     return (steps, parts[-1]) if steps else None
 
 
-def render_math(steps, answer: str) -> str:
+_FIXED_STEP = re.compile(r"\d\+\d\+\d=\d\d")
+
+
+def math_fixed(response: str) -> bool:
+    """True for the fixed-width format (domains.math_response(fixed=True)): every step writes its carry and a
+    two-digit sum, so every solution of a problem, right or wrong, has the same length."""
+    parts = response.split(";")[:-1]
+    return bool(parts) and all(_FIXED_STEP.fullmatch(p) for p in parts)
+
+
+def math_answer(steps, fixed: bool = False) -> str:
+    """The answer a worked solution's own steps imply: the last step's carry, then each sum's last digit, most
+    significant first; zero-padded to len(steps) + 1 digits in the fixed format, without leading zeros otherwise."""
+    digits = str(steps[-1][3] // 10) + "".join(str(s % 10) for *_, s in steps[::-1])
+    return digits if fixed else (digits.lstrip("0") or "0")
+
+
+def render_math(steps, answer: str | None = None, fixed: bool = False) -> str:
+    """Steps (x, y, carry, sum) and an answer (default: the one the steps imply) as a worked solution."""
+    answer = math_answer(steps, fixed) if answer is None else answer
+    if fixed:
+        return "".join(f"{x}+{y}+{c}={s:02d};" for x, y, c, s in steps) + answer
     return "".join(f"{x}+{y}{'+%d' % c if c else ''}={s};" for x, y, c, s in steps) + answer
+
+
+def with_wrong_sum(steps, i: int, wrong: int) -> list[tuple[int, int, int, int]]:
+    """The solution whose step i writes `wrong` as its sum and whose later steps follow from it correctly
+    (the carry out of step i is wrong's, each later sum adds its carry right): one addition fact is wrong and
+    the rest is consistent with it, so only a reader who knows that fact can tell."""
+    x, y, c, _ = steps[i]
+    out, carry = list(steps[:i]) + [(x, y, c, wrong)], wrong // 10
+    for x, y, _, _ in steps[i + 1:]:
+        s = x + y + carry
+        out.append((x, y, carry, s))
+        carry = s // 10
+    return out
+
+
+def misreadable_digits(steps) -> list[tuple[int, int, range]]:
+    """(step, operand 0 or 1, the digit's range) for each digit of the problem's operands: a units digit is
+    uniform over 0-9, a leading digit of a longer number over 1-9, a middle one over 0-9 (the generator's
+    distribution, domains._rand_operand). Padding zeros (the missing digits of a shorter operand) are skipped."""
+    out = []
+    for o in (0, 1):
+        col = [st[o] for st in steps]
+        top = max((i for i, v in enumerate(col) if v), default=0)        # the operand's leading digit
+        for i in range(top + 1):
+            out.append((i, o, range(1, 10) if 0 < i == top else range(10)))
+    return out
+
+
+def _misread(steps, i: int, o: int, digit: int, fixed: bool) -> str:
+    x, y, c, _ = steps[i]
+    wrong = (digit + y if o == 0 else x + digit) + c
+    return render_math(with_wrong_sum(steps, i, wrong), fixed=fixed)
 
 
 def math_near_miss(response: str, rng: np.random.Generator, position: int | None = None,
                    delta: int | None = None) -> str:
-    """A wrong worked solution one digit-fact away from the right one: step i's sum and the
-    answer's digit i shift by +-1, so only a model that knows the addition facts can tell."""
+    """A wrong worked solution one addition fact away from the right one: step i adds one operand's digit as
+    if it were misread by delta (default 1-3 either way, round the digit's range), and the rest of the
+    solution follows from that wrong sum (see with_wrong_sum)."""
     parsed = math_steps(response)
     if parsed is None:
         return char_noise(response, rng)
-    steps, answer = parsed
-    i = int(rng.integers(len(steps))) if position is None else position
-    d = int(rng.choice([-1, 1])) if delta is None else delta
-    x, y, c, s = steps[i]
-    if s + d < 0:
-        d = 1
-    steps = list(steps)
-    steps[i] = (x, y, c, s + d)
-    digits = list(answer)
-    j = len(digits) - 1 - i
-    if 0 <= j < len(digits) and digits[j].isdigit():
-        digits[j] = str((int(digits[j]) + d) % 10)
-    return render_math(steps, "".join(digits))
+    steps, _ = parsed
+    cands = misreadable_digits(steps)
+    cands = [m for m in cands if position is None or m[0] == position % len(steps)] or cands
+    i, o, rg = cands[int(rng.integers(len(cands)))]
+    d = int(rng.choice([-3, -2, -1, 1, 2, 3])) if delta is None else delta
+    j = rg.index(steps[i][o])
+    return _misread(steps, i, o, rg[(j + d) % len(rg)], math_fixed(response))
+
+
+def math_distractors(response: str, rng: np.random.Generator) -> list[str] | None:
+    """Three near misses that no surface feature tells from the right answer. One digit of the problem (step i,
+    operand o) is misread as each of the other three values of a window of four consecutive values (round
+    the digit's range) in which the true digit is equally often first, second, third or fourth; step i's sum
+    adds the misread digit, and the rest of each solution follows from that wrong sum (with_wrong_sum).
+
+    As the true digit is uniform over its range, the four sums are exchangeable for any reader who does not
+    relate the sum to the very digits it adds: value, length, digit frequencies, how common a sum is, all
+    pick the right answer 25% of the time. The old distractors (a sum +1 and -1 around the right one) made the
+    right answer the middle value, and the untrained base ranked it below chance (17.5%)."""
+    parsed = math_steps(response)
+    if parsed is None:
+        return None
+    steps, _ = parsed
+    fixed = math_fixed(response)
+    cands = misreadable_digits(steps)
+    i, o, rg = cands[int(rng.integers(len(cands)))]
+    j, k = rg.index(steps[i][o]), int(rng.integers(4))
+    return [_misread(steps, i, o, rg[(j - k + t) % len(rg)], fixed) for t in range(4) if t != k]
 
 
 def corrupt(response: str, fam: str, rng: np.random.Generator) -> str:
@@ -142,17 +212,10 @@ def distractors(response: str, fam: str, rng: np.random.Generator, other: str) -
     does (PILOT.md: distractors that differ only in format, or come from another passage, cannot see
     noisy training data). `other` (another passage) is kept only as a fallback for odd responses."""
     if fam == "math":
-        parsed = math_steps(response)
-        n = len(parsed[0]) if parsed else 1
-        cands = [math_near_miss(response, rng, position=p % n, delta=d)
-                 for p, d in [(0, 1), (0, -1), (1, 1), (1, -1), (2, 1), (2, -1)]]
-        cands = [c for c in cands if c != response]
-        uniq = list(dict.fromkeys(cands))
-        rng.shuffle(uniq)
-        out = uniq[:3]
-        while len(out) < 3:
-            out.append(char_noise(response, rng, 0.3))
-        return out
+        out = math_distractors(response, rng)
+        if out is not None:
+            return out
+        return [char_noise(response, rng, 0.3) for _ in range(3)]
     other = (other + " " + other)[: len(response)]
     out = [lowercase(response), swap_words(response, rng), ocr_noise(response, rng)]
     return [o if o != response else other for o in out]

@@ -16,7 +16,7 @@ from collections import Counter
 
 import numpy as np
 
-from .corrupt import math_steps
+from .corrupt import math_answer, math_fixed, math_steps
 from .train import char_stats
 
 _WORD = re.compile(r"[A-Za-z_]+")
@@ -28,14 +28,15 @@ def vocabulary(samples: list, min_count: int = 1) -> frozenset[str]:
 
 
 def math_ok(response: str) -> float:
+    """1 if a worked solution checks: every column sum adds its carry right, each carry is the previous
+    sum's, and the answer is the one the sums imply, written in the solution's own format."""
     parsed = math_steps(response)
     if parsed is None:
         return 0.0
     steps, answer = parsed
-    digits = "".join(str(s % 10) for *_, s in steps[::-1])
-    carry_out = steps[-1][3] // 10
-    want = (str(carry_out) if carry_out else "") + digits
-    return float(all(x + y + c == s for x, y, c, s in steps) and answer == want)
+    carries = [0] + [s // 10 for *_, s in steps[:-1]]
+    return float(all(x + y + c == s and c == want for (x, y, c, s), want in zip(steps, carries))
+                 and answer == math_answer(steps, math_fixed(response)))
 
 
 def rating(sample, fam: str, vocab: frozenset[str]) -> float:

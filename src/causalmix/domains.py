@@ -58,7 +58,7 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "jsonl": ("", None),
 }
 _COMMON_KEYS = {"kind", "max_samples", "tag", "licence"}
-_KIND_KEYS = {"math": {"n", "max_digits"}, "jsonl": {"path", "prompt_key", "response_key", "doc_key"}}
+_KIND_KEYS = {"math": {"n", "max_digits", "format"}, "jsonl": {"path", "prompt_key", "response_key", "doc_key"}}
 
 RESPONSE_FRAC = 0.4      # response is about the last 40% of a sample's text
 MIN_TEXT_RESPONSE = 24   # chars, text domains
@@ -188,35 +188,45 @@ def percentile(x) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- math
 
-def math_response(a: int, b: int) -> str:
-    """Worked column addition, right to left: a=47,b=38 -> '7+8=15;4+3+1=8;85' (a missing digit is written 0)."""
+MATH_FORMATS = ("worked", "fixed", "padded")
+
+
+def math_response(a: int, b: int, fixed: bool = False, width: int = 0) -> str:
+    """Worked column addition, right to left: a=47,b=38 -> '7+8=15;4+3+1=8;85' (a missing digit is written 0).
+
+    fixed=True writes every step's carry and a two-digit sum, and the answer with len(steps) + 1 digits:
+    '7+8+0=15;4+3+1=08;085'. Each addition fact then sits at the same offsets (x, y and the carry 6, 4 and 2
+    characters before '='), and every solution of a problem, right or wrong, has the same length."""
     da, db = str(a)[::-1], str(b)[::-1]
     steps, carry = [], 0
-    for i in range(max(len(da), len(db))):
+    for i in range(max(len(da), len(db), width)):
         x = int(da[i]) if i < len(da) else 0
         y = int(db[i]) if i < len(db) else 0
         s = x + y + carry
-        steps.append(f"{x}+{y}+1={s}" if carry else f"{x}+{y}={s}")
+        steps.append(f"{x}+{y}+{carry}={s:02d}" if fixed else f"{x}+{y}+1={s}" if carry else f"{x}+{y}={s}")
         carry = s // 10
-    return ";".join(steps) + f";{a + b}"
+    return ";".join(steps) + (f";{a + b:0{len(steps) + 1}d}" if fixed else f";{a + b}")
 
 
 _STEP = re.compile(r"(\d)\+(\d)(\+1)?=(\d+)")
+_FIXED_STEP = re.compile(r"(\d)\+(\d)\+([01])=(\d\d)")
 
 
 def parse_math(response: str) -> tuple[list[tuple[int, int, int, int]], int]:
-    """Inverse of math_response: ([(x, y, carry_in, sum), ...], answer). Raises ValueError on other formats.
+    """Inverse of math_response (either format): ([(x, y, carry_in, sum), ...], answer). Raises ValueError on
+    other formats.
 
     Only the format is checked, not the arithmetic, so corrupted (wrong) responses parse too."""
     *steps, answer = response.split(";")
     if not steps or not answer.isdigit():
         raise ValueError(f"not a math response: {response!r}")
+    fixed = _FIXED_STEP.fullmatch(steps[0]) is not None
     out = []
     for st in steps:
-        m = _STEP.fullmatch(st)
+        m = (_FIXED_STEP if fixed else _STEP).fullmatch(st)
         if not m:
             raise ValueError(f"bad step {st!r} in math response {response!r}")
-        out.append((int(m[1]), int(m[2]), 1 if m[3] else 0, int(m[4])))
+        out.append((int(m[1]), int(m[2]), int(m[3] == "+1") if not fixed else int(m[3]), int(m[4])))
     return out, int(answer)
 
 
@@ -228,10 +238,14 @@ def _carries(a: int, b: int) -> int:
 def _math(name, spec, tag, sample_chars, seed):
     n = spec.get("n", 30000)
     rng = random.Random(f"math:{seed}")
+    fmt, md = spec.get("format", "worked"), spec.get("max_digits") or 3
     rows, stats = [], []
     for i in range(n):
-        a, b = (_rand_operand(rng, spec.get("max_digits", 3)) for _ in range(2))
-        prompt, resp = f"{tag}{a}+{b}=", math_response(a, b)
+        a, b = (_rand_operand(rng, md) for _ in range(2))
+        if fmt == "padded":              # operands zero-padded to max_digits: every sample has one layout
+            prompt, resp = f"{tag}{a:0{md}d}+{b:0{md}d}=", math_response(a, b, fixed=True, width=md)
+        else:
+            prompt, resp = f"{tag}{a}+{b}=", math_response(a, b, fixed=fmt == "fixed")
         if len(prompt) + len(resp) <= sample_chars:
             rows.append((f"{a}+{b}", prompt, resp))  # one problem, one document: never in two splits
             stats.append(len(str(a)) + len(str(b)) + _carries(a, b))
@@ -459,6 +473,8 @@ def _validate(name: str, spec: Mapping, sample_chars: int) -> None:
         v = spec.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
             raise ConfigError(f"domain {name!r}: {key} must be a positive integer or null, got {v!r}")
+    if kind == "math" and spec.get("format", "worked") not in MATH_FORMATS:
+        raise ConfigError(f"domain {name!r}: format must be one of {list(MATH_FORMATS)}, got {spec['format']!r}")
     if "tag" in spec and not isinstance(spec["tag"], str):
         raise ConfigError(f"domain {name!r}: tag must be a string, got {spec['tag']!r}")
 
@@ -551,7 +567,7 @@ def load_domain(name: str, spec: Mapping, cache_dir: Path, sample_chars: int = 1
     samples = [Sample(name, doc, p, r, round(float(d), 6)) for (doc, p, r), d in zip(rows, diff)]
 
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
+    tmp = cache_file.with_name(f"{cache_file.name}.tmp{os.getpid()}")   # private to this process
     with open(tmp, "w") as fh:
         for s in samples:
             fh.write(json.dumps(dict(domain=s.domain, doc=s.doc, prompt=s.prompt, response=s.response,
