@@ -70,10 +70,13 @@ def test_stacked_training_matches_separate_models(small):
         fit_many([copy.deepcopy(small) for _ in range(2)], [texts[0], texts[1][:20]], [0, 1], **kw)
 
 
-def test_run_many_gives_the_records_of_separate_runs(tiny_cfg):
-    """proxy.run_many (one stacked model) = [proxy.run(i) ...]: same draws exactly, scores to 1e-4."""
+def test_run_many_gives_the_records_of_separate_runs(tmp_path):
+    """proxy.run_many (one stacked model) = [proxy.run(i) ...] in fp32: same draws exactly, scores to 1e-4."""
+    from causalmix.config import compose
     from causalmix.world import base_model, build_world
-    world, base = build_world(tiny_cfg), base_model(tiny_cfg, "proxy", log=lambda *_: None)
+    from conftest import TINY
+    cfg = compose(TINY + [f"paths.out={tmp_path / 'out'}", "proxy.precision=fp32"])
+    world, base = build_world(cfg), base_model(cfg, "proxy", log=lambda *_: None)
     ids = [0, 1, 2]
     want = [proxy.run(world, base, i) for i in ids]
     got = proxy.run_many(world, base, ids)
@@ -96,3 +99,19 @@ def test_sweep_trains_batches_and_writes_every_run(tmp_path):
     cfg = compose(TINY + [f"paths.out={tmp_path / 'out'}", "sweep.batch=2"])
     df = run_sweep(cfg, log=lambda *_: None)
     assert sorted(df.run_id) == [0, 1, 2] and df.avg_dev.notna().all()
+
+
+def test_bench_prints_one_json_with_each_stage(tiny_cfg, capsys):
+    import json
+
+    from causalmix.bench import main
+    main(["scale=smoke", "data.pool_size=60", "data.bench_items=8", "data.covariates.score_samples=40",
+          "proxy.epochs=0.5", "sweep.batch=2", "+bench.reps=2", "+bench.target_steps=2", "+bench.fit_runs=64",
+          f"paths.out={tiny_cfg.paths.out}"])
+    out = json.loads(capsys.readouterr().out)
+    assert 0 < out["proxy_run"]["mfu"] < 1 and out["peak_flops"]["bf16"] > 0
+    for stage in ("train", "score", "covariates"):
+        assert out["proxy"][stage]["chars_per_s"] > 0 and "mfu" in out["proxy"][stage]
+    assert out["target"]["train"]["flops_per_s"] > 0 and out["fit_policy"]["runs"] == 64
+    assert out["book_stages"]["seconds"] is None and out["book_stages"]["reason"]
+    assert out["peak_memory_mb"] > 0

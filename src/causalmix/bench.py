@@ -8,6 +8,9 @@ What is counted (model FLOPs, not what an implementation happens to execute):
 - scoring: 2 N per position a benchmark item needs: its prompt once plus each choice's characters
   (per-choice scoring re-reads the prompt for each choice; that repeat is not counted as useful work);
 - covariates: 2 N per scored pool character.
+Attention scores are reported beside it (`mfu_incl_attention`): 4 d L FLOPs per causal (query, key) pair
+forward, 3x that when training; at d = 64, head size 16 and 128 characters they are a third of the work
+and run far below the matmul peak on CPU.
 `mfu` = achieved FLOP/s over the matmul peak measured in the same process, in the dtype the stage
 runs in. The proxy and target models are freshly initialised at the configured size (speed does not
 depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps),
@@ -64,24 +67,30 @@ def matmul_peak(dtype: torch.dtype, reps: int = 7) -> dict:
     return best
 
 
-def _stage(chars: float, flops: float, seconds: float, peak: float, dtype: str, **extra) -> dict:
+def _stage(chars: float, flops: float, seconds: float, peak: float, dtype: str, attn: float, **extra) -> dict:
     return {"seconds": seconds, "chars": int(chars), "chars_per_s": chars / seconds,
             "flops": flops, "flops_per_s": flops / seconds, "dtype": dtype, "mfu": flops / seconds / peak,
-            **extra}
+            "attention_flops": attn, "mfu_incl_attention": (flops + attn) / seconds / peak, **extra}
 
 
-def item_positions(benches, context: int) -> tuple[int, int]:
-    """(positions needed: prompt once + choice characters, scored characters) over all items."""
-    need = scored = 0
+def pairs_per_char(texts: list[str], context: int) -> float:
+    """Causal (query, key) pairs per input character of these texts: attention work grows with length."""
+    t = np.array([min(len(x), context + 1) - 1 for x in texts], dtype=float)
+    return float((t * (t + 1) / 2).sum() / max(t.sum(), 1))
+
+
+def item_positions(benches, context: int) -> tuple[int, int, int]:
+    """(positions needed: prompt once + choice characters, scored characters, causal attention pairs)."""
+    need = scored = pairs = 0
     for items in benches.values():
         for it in items:
             p = min(len(it.prompt), context)
-            need += p
+            need, pairs = need + p, pairs + p * (p + 1) // 2
             for c in it.choices:
                 n = max(0, min(len(it.prompt) + len(c), context + 1) - max(len(it.prompt), 1))
-                need += n
-                scored += n
-    return need, scored
+                need, scored = need + n, scored + n
+                pairs += sum(p + j + 1 for j in range(max(n - 1, 0)))
+    return need, scored, pairs
 
 
 def _precision(settings) -> str:
@@ -101,7 +110,7 @@ def _counting(calls: list, context: int):
     orig = covariates.char_stats
 
     def counting(model, texts, *a, **k):
-        calls.append(sum(min(len(t), context + 1) - 1 for t in texts))
+        calls.append((sum(min(len(t), context + 1) - 1 for t in texts), pairs_per_char(texts, context)))
         return orig(model, texts, *a, **k)
     covariates.char_stats = counting
     try:
@@ -111,47 +120,66 @@ def _counting(calls: list, context: int):
 
 
 def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
-    from .train import fit
+    """Proxy runs as the sweep runs them: sweep.batch at a time (one stacked model when > 1), at least
+    `reps` runs; per-run medians for covariates and scoring, the batch's training time shared."""
+    from . import train
     torch.manual_seed(cfg.seed)
     base = GPT(gpt_config(cfg, "proxy")).eval()
     N = matmul_params(base)
     kw = _kw(cfg.proxy)
     dtype = _precision(cfg.proxy)
     peak = peaks[dtype]["flops"]
-    need, scored = item_positions(world.benches, cfg.model.context)
-    rows = []
-    for r in range(reps):
-        rng = rng_for(cfg, 1, 10_000 + r)
-        state = pools.draw_state(world.domains, cfg.data.state, rng)
-        pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, rng,
-                           width=cfg.data.state.difficulty_width)
-        mixture = proxy.draw_mixture(cfg, world.domains, pools.composition(state), rng)
-        calls = []
+    need, scored, pairs = item_positions(world.benches, cfg.model.context)
+    attn = 4 * base.config.n_embd * base.config.n_layer     # FLOPs per (query, key) pair: QK^T and AV, all heads
+    size = int(OmegaConf.select(cfg, "sweep.batch", default=1) or 1)
+    size = size if hasattr(train, "fit_many") else 1
+    s = cfg.proxy
+    fit_kw = dict(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=s.get("weight_decay", 0.0),
+                  device=cfg.device, **kw)
+    runs, batches = [], []
+    for b in range(max(1, -(-reps // size))):
+        texts = []
+        for r in range(size):
+            rng = rng_for(cfg, 1, 10_000 + b * size + r)
+            state = pools.draw_state(world.domains, cfg.data.state, rng)
+            pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, rng,
+                               width=cfg.data.state.difficulty_width)
+            mixture = proxy.draw_mixture(cfg, world.domains, pools.composition(state), rng)
+            calls = []
+            t0 = time.perf_counter()
+            with _counting(calls, cfg.model.context):
+                proxy.measure_pool(world, base, pool, rng)
+            runs.append({"cov": (time.perf_counter() - t0, calls[0][0]), "cov_pairs": calls[0][1]})
+            texts.append(pools.draw_training_set(pool, mixture, s.samples, rng))
+        models = [copy.deepcopy(base) for _ in texts]
         t0 = time.perf_counter()
-        with _counting(calls, cfg.model.context):
-            proxy.measure_pool(world, base, pool, rng)
-        t1 = time.perf_counter()
-        texts = pools.draw_training_set(pool, mixture, cfg.proxy.samples, rng)
-        model = copy.deepcopy(base)
-        t2 = time.perf_counter()
-        st = fit(model, texts, epochs=cfg.proxy.epochs, batch_size=cfg.proxy.batch_size, lr=cfg.proxy.lr,
-                 weight_decay=cfg.proxy.get("weight_decay", 0.0), seed=r, device=cfg.device, **kw)
-        t3 = time.perf_counter()
-        benchmarks.evaluate(model, world.benches, device=cfg.device, **kw)
-        t4 = time.perf_counter()
-        rows.append({"cov": (t1 - t0, sum(calls)), "train": (t3 - t2, st["tokens"]), "score": t4 - t3,
-                     "total": t4 - t0 - (t2 - t1)})
-    med = lambda f: statistics.median(f(x) for x in rows)  # noqa: E731
-    tr_s, tr_c = med(lambda x: x["train"][0]), med(lambda x: x["train"][1])
-    cv_s, cv_c = med(lambda x: x["cov"][0]), med(lambda x: x["cov"][1])
-    sc_s, total = med(lambda x: x["score"]), med(lambda x: x["total"])
-    out = {"params_matmul": N, "params_total": base.n_params(), "reps": reps,
-           "train": _stage(tr_c, 6 * N * tr_c, tr_s, peak, dtype, steps=st["steps"]),
-           "score": _stage(scored, 2 * N * need, sc_s, peak, dtype, positions_needed=need,
+        if size > 1:
+            st = train.fit_many(models, texts, list(range(size)), **fit_kw)
+        else:
+            st = [train.fit(models[0], texts[0], seed=b, **fit_kw)]
+        batches.append((time.perf_counter() - t0, sum(x["tokens"] for x in st), size,
+                        statistics.mean(pairs_per_char(t, cfg.model.context) for t in texts)))
+        for m, run in zip(models, runs[-size:]):
+            t0 = time.perf_counter()
+            benchmarks.evaluate(m, world.benches, device=cfg.device, **kw)
+            run["score"] = time.perf_counter() - t0
+    med = lambda f: statistics.median(f(x) for x in runs)  # noqa: E731
+    tr_s = statistics.median(t / n for t, _, n, _ in batches)
+    tr_c = statistics.median(c / n for _, c, n, _ in batches)
+    tr_p, cv_p = statistics.mean(b[3] for b in batches), statistics.mean(x["cov_pairs"] for x in runs)
+    cv_s, cv_c, sc_s = med(lambda x: x["cov"][0]), med(lambda x: x["cov"][1]), med(lambda x: x["score"])
+    total = tr_s + cv_s + sc_s
+    out = {"params_matmul": N, "params_total": base.n_params(), "runs": len(runs), "batch": size,
+           "train": _stage(tr_c, 6 * N * tr_c, tr_s, peak, dtype, 3 * attn * tr_p * tr_c, steps=st[0]["steps"],
+                           note=f"{size} proxies trained at once; seconds and chars per proxy"),
+           "score": _stage(scored, 2 * N * need, sc_s, peak, dtype, attn * pairs, positions_needed=need,
                            items=sum(len(v) for v in world.benches.values())),
-           "covariates": _stage(cv_c, 2 * N * cv_c, cv_s, peak, dtype)}
-    flops = out["train"]["flops"] + out["score"]["flops"] + out["covariates"]["flops"]
-    out["run"] = {"seconds": total, "flops_per_s": flops / total, "mfu": flops / total / peak, "dtype": dtype}
+           "covariates": _stage(cv_c, 2 * N * cv_c, cv_s, peak, dtype, attn * cv_p * cv_c)}
+    flops = sum(out[k]["flops"] for k in ("train", "score", "covariates"))
+    attn_all = sum(out[k]["attention_flops"] for k in ("train", "score", "covariates"))
+    out["run"] = {"seconds": total, "flops_per_s": flops / total, "mfu": flops / total / peak, "dtype": dtype,
+                  "mfu_incl_attention": (flops + attn_all) / total / peak,
+                  "note": "train + score + covariates per proxy run (median stage times)"}
     return out
 
 
@@ -174,7 +202,9 @@ def target_bench(cfg, world, peaks: dict) -> dict:
     s = time.perf_counter() - t0
     full_steps = int(np.ceil(cfg.target.epochs * cfg.proxy.samples * cfg.target.sample_factor / cfg.target.batch_size))
     return {"params_matmul": N, "params_total": model.n_params(),
-            "train": _stage(st["tokens"], 6 * N * st["tokens"], s, peaks[dtype]["flops"], dtype, steps=steps,
+            "train": _stage(st["tokens"], 6 * N * st["tokens"], s, peaks[dtype]["flops"], dtype,
+                            12 * model.config.n_embd * model.config.n_layer * pairs_per_char(texts, cfg.model.context)
+                            * st["tokens"], steps=steps,
                             est_full_run_train_seconds=s / steps * full_steps)}
 
 
@@ -235,6 +265,8 @@ def bench(cfg) -> dict:
     out["proxy_run"] = out["proxy"].pop("run")
     out["target"] = target_bench(cfg, world, peaks)
     out["fit_policy"] = fit_policy_bench(cfg, world.domains, int(_opt(cfg, "fit_runs", 512)))
+    late = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    out["peak_flops_end"] = {k: v["flops"] for k, v in late.items()}   # the load may change while the bench runs
     out["book_stages"] = book_stages(cfg)
     out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["bench_seconds"] = time.perf_counter() - t0

@@ -189,27 +189,19 @@ def _padded(rows: list[list[int]], width: int) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
-def _score_items(model: GPT, items, device) -> list[list[np.ndarray]]:
+def _score_items(model: GPT, items, device, groups: int = 4) -> list[list[np.ndarray]]:
     prompts = [p for p, _ in items]
     P = torch.tensor([len(p) for p in prompts], device=device)
-    xp = _padded(prompts, int(P.max())).to(device)
-    h, past = model.hidden(xp)
+    h, past = model.hidden(_padded(prompts, int(P.max())).to(device))
     first = F.log_softmax(model.head(h[torch.arange(len(items), device=device), P - 1]).float(), -1).cpu()
     conts = [c for _, cs in items for c in cs]
-    own = torch.tensor([b for b, (_, cs) in enumerate(items) for _ in cs], device=device)
-    C = max(len(c) for c in conts) - 1
-    lp = None
-    if C > 0:   # every continuation against its prompt's keys and values (padded ones masked out)
-        xc, yc = _padded([c[:-1] for c in conts], C).to(device), _padded([c[1:] for c in conts], C).to(device)
-        Pr = P[own]
-        pos = (Pr[:, None] + torch.arange(C, device=device)).clamp(max=model.config.context - 1)
-        sees = torch.cat([(torch.arange(xp.shape[1], device=device) < Pr[:, None])[:, None, :].expand(-1, C, -1),
-                          torch.ones(C, C, dtype=torch.bool, device=device).tril().expand(len(conts), -1, -1)], 2)
-        mask = torch.zeros(sees.shape, device=device).masked_fill_(~sees, float("-inf"))[:, None]
-        hc, _ = model.hidden(xc, pos, mask, [(k[own], v[own]) for k, v in past])
-        valid = yc != PAD
-        got = F.log_softmax(model.head(hc[valid]).float(), -1).gather(-1, yc[valid][:, None]).squeeze(-1)
-        lp = torch.zeros(yc.shape, device=device).masked_scatter_(valid, got).cpu().numpy()
+    owner = torch.tensor([b for b, (_, cs) in enumerate(items) for _ in cs], device=device)
+    rest: list = [None] * len(conts)        # log-probs of each continuation's 2nd, 3rd, ... character
+    rows = sorted((r for r, c in enumerate(conts) if len(c) > 1), key=lambda r: len(conts[r]))
+    for g in np.array_split(np.array(rows, dtype=np.int64), min(groups, len(rows))) if rows else []:
+        lp = _continuations(model, [conts[r] for r in g], P[owner[g]], [(k[owner[g]], v[owner[g]]) for k, v in past])
+        for r, x in zip(g, lp):
+            rest[r] = x
     res, r = [], 0
     for b, (_, cs) in enumerate(items):
         res.append([])
@@ -217,7 +209,23 @@ def _score_items(model: GPT, items, device) -> list[list[np.ndarray]]:
             lps = np.zeros(len(c), dtype=np.float32)
             if len(c):
                 lps[0] = first[b, c[0]]
-                lps[1:] = lp[r, : len(c) - 1] if len(c) > 1 else lps[1:]
+            if len(c) > 1:
+                lps[1:] = rest[r]
             res[-1].append(lps)
             r += 1
     return res
+
+
+def _continuations(model: GPT, conts: list[list[int]], P: torch.Tensor, past) -> list[np.ndarray]:
+    """Continuations of similar length, each against its own prompt's keys and values (padding masked)."""
+    device, C = P.device, max(len(c) for c in conts) - 1
+    xc, yc = _padded([c[:-1] for c in conts], C).to(device), _padded([c[1:] for c in conts], C).to(device)
+    pos = (P[:, None] + torch.arange(C, device=device)).clamp(max=model.config.context - 1)
+    sees = torch.cat([(torch.arange(past[0][0].shape[2], device=device) < P[:, None])[:, None, :].expand(-1, C, -1),
+                      torch.ones(C, C, dtype=torch.bool, device=device).tril().expand(len(conts), -1, -1)], 2)
+    mask = torch.zeros(sees.shape, device=device).masked_fill_(~sees, float("-inf"))[:, None]
+    h, _ = model.hidden(xc, pos, mask, past)
+    valid = yc != PAD
+    got = F.log_softmax(model.head(h[valid]).float(), -1).gather(-1, yc[valid][:, None]).squeeze(-1)
+    lp = torch.zeros(yc.shape, device=device).masked_scatter_(valid, got).cpu().numpy()
+    return [lp[i, : len(c) - 1] for i, c in enumerate(conts)]
