@@ -92,10 +92,17 @@ CONFIG_CASES = [
     ("sweep.mixture.min_share=0.9", "sweep.mixture.min_share=0.9: expected 0 <= min_share < 1/7"),
     # unknown domain, kind, corpus, knob
     ("estimator.reference=nope", f"estimator.reference='nope': expected one of {DOMS}"),
-    ("+target.state.atlantis.noise=0.5", f"target.state names unknown domain 'atlantis': expected some of {DOMS}"),
-    ("+target.state.news.colour=1", "target.state.news.colour: unknown knob 'colour'; "
-                                    "expected one of ['amount', 'noise', 'dup', 'trunc', 'difficulty']"),
-    ("+target.state.news.noise=2", "target.state.news.noise=2: expected a number in [0, 1]"),
+    ("+target.catalog.drawn.atlantis.noise=0.5",
+     f"target.catalog.drawn names unknown domain 'atlantis': expected some of {DOMS}"),
+    ("+target.catalog.drawn.news.colour=1", "target.catalog.drawn.news.colour: unknown knob 'colour'; "
+                                            "expected one of ['amount', 'noise', 'dup', 'trunc', 'difficulty']"),
+    ("target.catalog.noisy_text.news.noise=2", "target.catalog.noisy_text.news.noise=2: expected a number in [0, 1]"),
+    ("target.states=[drawn,atlantis]", "target.states=['drawn', 'atlantis']: expected distinct names from "
+                                       "target.catalog ['drawn', 'noisy_text', 'repetitive', 'scarce_bible']"),
+    ("target.states=[]", "target.states=[]: expected a non-empty list of names from target.catalog"),
+    ("target.oracle.state=atlantis", "target.oracle.state='atlantis': expected null or one of target.catalog "
+                                     "['drawn', 'noisy_text', 'repetitive', 'scarce_bible']"),
+    ("target.oracle.tilt=0.1", "target.oracle.tilt=0.1: expected a number in (0.142857, 1)"),
     ("data.domains.news.kind=bbcx", "domain 'news': unknown kind 'bbcx'; expected one of "
                                     "bbc, kjv, shakespeare, milton, fortunes, wiki, stdlib, math, jsonl"),
     ("pretrain.corpus=nope", "pretrain.corpus='nope': expected one of "

@@ -56,5 +56,6 @@ def test_cli_reports_config_errors_in_one_line(capsys):
 
 def test_an_experiment_states_only_deltas():
     base, exp = compose([]), compose(["experiment=noisy_target"])
-    assert exp.target.state.news.noise == 0.8 and exp.target.seeds == base.target.seeds
+    assert list(exp.target.states) == ["noisy_text"] and exp.target.catalog.noisy_text.news.noise == 0.8
+    assert exp.target.seeds == base.target.seeds and exp.target.catalog == base.target.catalog
     assert exp.sweep == base.sweep

@@ -247,19 +247,34 @@ def _validate_estimator(cfg: DictConfig, domains) -> None:
 
 
 def _validate_target_state(cfg: DictConfig, domains) -> None:
-    """target.state pins knobs of the target pool: known domains, known knobs, values in range."""
-    state = OmegaConf.select(cfg, "target.state")
-    if state is None:
-        return
-    if not isinstance(state, DictConfig):
-        raise ConfigError(f"target.state={state!r}: expected a mapping like {{math: {{noise: 0.7}}}}")
+    """target.catalog names states that pin knobs of the target pool (known domains, known knobs, values in
+    range); target.states and target.oracle.state name entries of it."""
+    catalog = OmegaConf.select(cfg, "target.catalog")
+    if not isinstance(catalog, DictConfig) or not len(catalog):
+        raise ConfigError(f"target.catalog={catalog!r}: expected a mapping of state name -> pinned knobs")
     knobs = ("amount", "noise", "dup", "trunc", "difficulty")   # pool.KNOBS
-    for d, pinned in state.items():
-        if d not in domains:
-            raise ConfigError(f"target.state names unknown domain {d!r}: expected some of {list(domains)}")
-        if not isinstance(pinned, DictConfig):
-            raise ConfigError(f"target.state.{d}={pinned!r}: expected a mapping of knob -> value, knobs {list(knobs)}")
-        for k in pinned:
-            if k not in knobs:
-                raise ConfigError(f"target.state.{d}.{k}: unknown knob {k!r}; expected one of {list(knobs)}")
-            _number(cfg, f"target.state.{d}.{k}", 0, 1, lo_open=(k == "amount"))
+    for name, state in catalog.items():
+        key = f"target.catalog.{name}"
+        if state is None:
+            continue
+        if not isinstance(state, DictConfig):
+            raise ConfigError(f"{key}={state!r}: expected a mapping like {{math: {{noise: 0.7}}}}")
+        for d, pinned in state.items():
+            if d not in domains:
+                raise ConfigError(f"{key} names unknown domain {d!r}: expected some of {list(domains)}")
+            if not isinstance(pinned, DictConfig):
+                raise ConfigError(f"{key}.{d}={pinned!r}: expected a mapping of knob -> value, knobs {list(knobs)}")
+            for k in pinned:
+                if k not in knobs:
+                    raise ConfigError(f"{key}.{d}.{k}: unknown knob {k!r}; expected one of {list(knobs)}")
+                _number(cfg, f"{key}.{d}.{k}", 0, 1, lo_open=(k == "amount"))
+    states = OmegaConf.select(cfg, "target.states")
+    if not OmegaConf.is_list(states) or not len(states):
+        raise ConfigError(f"target.states={states!r}: expected a non-empty list of names from target.catalog")
+    unknown = [s for s in states if s not in catalog]
+    if unknown or len(set(states)) != len(states):
+        raise ConfigError(f"target.states={list(states)}: expected distinct names from target.catalog {list(catalog)}")
+    oracle = OmegaConf.select(cfg, "target.oracle.state")
+    if oracle is not None and oracle not in catalog:
+        raise ConfigError(f"target.oracle.state={oracle!r}: expected null or one of target.catalog {list(catalog)}")
+    _number(cfg, "target.oracle.tilt", 1 / len(domains), 1, lo_open=True, hi_open=True)

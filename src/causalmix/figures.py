@@ -124,3 +124,35 @@ def noise_floor(floor: pd.DataFrame, runs: pd.DataFrame | None = None, outcomes=
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
+
+
+def mixtures_by_state(mixtures: pd.DataFrame):
+    """Long table (state, method, domain, share): one panel per target state."""
+    g = sns.catplot(data=mixtures, x="domain", y="share", hue="method", col="state", kind="bar", height=3,
+                    aspect=1.3, col_wrap=min(2, mixtures.state.nunique()))
+    g.set_titles("{col_name}")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=45)
+    return g.figure
+
+
+def paired_diffs(table: pd.DataFrame, baseline: str = "Equal"):
+    """Per state (and pooled): each method's paired difference to a baseline with its 95% CI."""
+    c = f"vs {baseline}"
+    df = table.dropna(subset=[c])
+    states = list(dict.fromkeys(df.state))
+    ax = plt.subplots(figsize=(7, 0.5 + 0.9 * len(states)))[1]
+    methods = list(dict.fromkeys(df.method))
+    for i, s in enumerate(states):
+        for j, m in enumerate(methods):
+            sel = df[(df.state == s) & (df.method == m)]
+            if len(sel):
+                r, y = sel.iloc[0], i + (j - (len(methods) - 1) / 2) * 0.15
+                ax.errorbar([r[c]], [y], xerr=[[r[c] - r[f"{c} lo"]], [r[f"{c} hi"] - r[c]]], fmt="o",
+                            color=sns.color_palette()[j % 10], label=m if i == 0 else None, capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(states)), states)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"AvgDev minus {baseline}, paired (95% CI)", title=f"Paired differences to {baseline}")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return ax.figure

@@ -34,15 +34,20 @@ def covariate_columns(cfg: DictConfig, columns) -> list[str]:
     return out
 
 
-def target_pool(world: World) -> tuple[dict, dict]:
-    """A pool in a state no proxy saw (its own seed, optional pinned knobs), pool_factor x larger."""
+def state_pins(cfg: DictConfig, name: str) -> dict:
+    """The latent knobs a named target state pins (target.catalog.<name>); the rest are drawn."""
+    if name not in cfg.target.catalog:
+        raise ConfigError(f"target state {name!r}: expected one of target.catalog {list(cfg.target.catalog)}")
+    return OmegaConf.to_container(cfg.target.catalog[name], resolve=True) or {}
+
+
+def target_pool(world: World, name: str = "drawn") -> tuple[dict, dict]:
+    """A pool in a state no proxy saw, pool_factor x larger: drawn with target.state_seed, then the named
+    state's pinned knobs on top. Every named state shares that draw, so an atypical state is the typical
+    one plus a stated damage."""
     cfg = world.cfg
     rng = rng_for(cfg, 2, cfg.target.state_seed)
-    fixed = OmegaConf.to_container(cfg.target.state, resolve=True) or {}
-    unknown = [d for d in fixed if d not in world.domains]
-    if unknown:
-        raise ConfigError(f"target.state names unknown domains {unknown}: expected some of {world.domains}")
-    state = pools.draw_state(world.domains, cfg.data.state, rng, fixed=fixed)
+    state = pools.draw_state(world.domains, cfg.data.state, rng, fixed=state_pins(cfg, name))
     pool = pools.build(world.pool_samples(), state, cfg.data.pool_size * cfg.target.pool_factor,
                        world.families, rng, width=cfg.data.state.difficulty_width)
     return state, pool
@@ -59,11 +64,26 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
     return model.fit(runs, e.outcome)
 
 
+def fit_methods(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> dict:
+    """The fits every target state shares: the causal model, and RegMix's (state-agnostic) mixture."""
+    from .baselines import RegMix
+    out = {}
+    if {"causalmix_a", "causalmix_s"} & set(cfg.target.methods):
+        out["model"] = fit_effect_model(cfg, runs, domains)
+    if "regmix" in cfg.target.methods:
+        w_cols, r = [f"w_{d}" for d in domains], cfg.baselines.regmix
+        reg = RegMix(seed=cfg.seed).fit(runs[w_cols].rename(columns=dict(zip(w_cols, domains))),
+                                        runs[cfg.estimator.outcome].to_numpy())
+        out["regmix"] = reg.propose(n_samples=r.n_samples, top_k=r.top_k, seed=cfg.seed)
+    return out
+
+
 def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs: dict, natural: dict,
-            model=None) -> tuple[dict[str, dict], dict]:
+            fits: dict | None = None) -> tuple[dict[str, dict], dict]:
     """Each method's mixture for the target pool, and the predicted gains of CausalMix's."""
-    from .baselines import RegMix, equal_mixture
+    from .baselines import equal_mixture
     from .policy import recommend
+    fits = fits if fits is not None else fit_methods(cfg, runs, domains)
     w_cols = [f"w_{d}" for d in domains]
     ref = {"natural": natural, "equal": equal_mixture(domains),
            "mean": dict(zip(domains, runs[w_cols].mean().to_numpy()))}[cfg.policy.reference_mixture]
@@ -74,12 +94,9 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
         elif m == "natural":
             out[m] = dict(natural)
         elif m == "regmix":
-            r = cfg.baselines.regmix
-            reg = RegMix(seed=cfg.seed).fit(runs[w_cols].rename(columns=dict(zip(w_cols, domains))),
-                                            runs[cfg.estimator.outcome].to_numpy())
-            out[m] = reg.propose(n_samples=r.n_samples, top_k=r.top_k, seed=cfg.seed)
+            out[m] = dict(fits["regmix"])
         else:
-            model = model or fit_effect_model(cfg, runs, domains)
+            model = fits["model"]
             X = pd.DataFrame([target_covs])[model.covariates]
             p = cfg.policy
             rec = recommend(model, X, np.array([ref[d] for d in domains]),
@@ -90,9 +107,24 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
     return out, info
 
 
+def oracle_candidates(cfg: DictConfig, domains: list[str]) -> dict[str, dict]:
+    """A coarse grid for the oracle reference: Equal, and each domain tilted to target.oracle.tilt with the
+    rest shared equally."""
+    tilt, k = float(cfg.target.oracle.tilt), len(domains)
+    out = {"grid:equal": {d: 1 / k for d in domains}}
+    for d in domains:
+        out[f"grid:{d}"] = {e: tilt if e == d else (1 - tilt) / (k - 1) for e in domains}
+    return out
+
+
+# Which states run, which methods, how many seeds and the oracle's grid choose runs; they do not change
+# what a run computes, so they stay out of the store's key (a new state or seed reuses every other run).
+_CHOOSERS = ("states", "catalog", "methods", "seeds", "oracle")
+
+
 def target_manifest(cfg: DictConfig) -> dict:
-    spec = {"sweep": sweep_spec(cfg), "target": OmegaConf.to_container(cfg.target, resolve=True),
-            "model": OmegaConf.to_container(cfg.model.target)}
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.target, resolve=True).items() if k not in _CHOOSERS}
+    spec = {"sweep": sweep_spec(cfg), "target": settings, "model": OmegaConf.to_container(cfg.model.target)}
     return lineage.manifest(spec, "target")
 
 
@@ -103,16 +135,20 @@ def target_store(cfg: DictConfig) -> RunStore:
                                                               "code": lineage.digest(man["code"])}))
 
 
-def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) -> pd.DataFrame:
-    """Every method x seed; a seed fixes the training draw and order, so methods pair by seed."""
+def run_targets(world: World, mixtures: dict[str, dict], pool: dict, state: str = "drawn",
+                log=print) -> pd.DataFrame:
+    """Every method x seed on one target state's pool; a seed fixes the training draw and order, so methods
+    pair by (state, seed). A run is keyed by its state's pins, method, seed and mixture."""
     cfg = world.cfg
     store = target_store(cfg)
+    pins = state_pins(cfg, state)
     base = None
     jobs = [(m, s) for s in range(cfg.target.seeds) for m in mixtures]
     rows = []
-    for k, (m, s) in enumerate(tqdm(jobs, desc="target runs", unit="run", file=sys.stderr, mininterval=30)):
+    for m, s in tqdm(jobs, desc=f"target runs ({state})", unit="run", file=sys.stderr, mininterval=30):
         mix = mixtures[m]
-        run_id = int(config_hash({"m": m, "s": s, "w": {d: round(w, 6) for d, w in mix.items()}}), 16) % 10**9
+        run_id = int(config_hash({"state": pins, "m": m, "s": s,
+                                  "w": {d: round(w, 6) for d, w in mix.items()}}), 16) % 10**9
         if not store.done(run_id):
             lineage.write_manifest(store.dir / "manifest.json", target_manifest(cfg))
             base = base or base_model(cfg, "target", log=log)
@@ -120,8 +156,8 @@ def run_targets(world: World, mixtures: dict[str, dict], pool: dict, log=print) 
             rng = rng_for(cfg, 3, s)
             texts = pools.draw_training_set(pool, mix, cfg.proxy.samples * cfg.target.sample_factor, rng)
             scores = finetune_and_score(world, base, texts, seed=1000 + s, settings=cfg.target)
-            store.write(run_id, {"run_id": run_id, "method": m, "seed": s, "device": cfg.device,
+            store.write(run_id, {"run_id": run_id, "state": state, "method": m, "seed": s, "device": cfg.device,
                                  **{f"w_{d}": w for d, w in mix.items()}, **scores,
                                  "wall_seconds": time.perf_counter() - t0})
-        rows.append(pd.read_csv(store.file(run_id)))
+        rows.append(store.read(run_id).assign(state=state))
     return pd.concat(rows, ignore_index=True)

@@ -1,0 +1,152 @@
+"""The main results over several target states.
+
+Per state: the latent state, each method's mixture, and target runs over paired seeds. Then one table
+pooled over states (differences pair by state and seed), its minimum detectable difference, and, on one
+atypical state, an oracle reference: a coarse grid of mixtures run as real target runs, against which
+each method's regret is measured."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from . import pool as pools
+from . import target as tg
+from .power import table_mde
+from .proxy import measure_pool
+from .report import mean_ci
+from .world import World, base_model, build_world, rng_for
+
+BASELINES = ("equal", "natural", "regmix")
+
+
+@dataclass
+class TargetState:
+    name: str
+    pins: dict
+    state: dict          # the latent knobs (the truth, never shown to a method)
+    covariates: dict     # what the methods see
+    natural: dict
+    mixtures: dict       # method -> mixture
+    gains: dict          # CausalMix's predicted gains
+    pool: dict
+
+
+def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> tuple[World, list[TargetState]]:
+    """Each configured target state's pool, covariates and each method's mixture (fits shared by states)."""
+    world = world or build_world(cfg)
+    scorer = base_model(cfg, "proxy")
+    fits = tg.fit_methods(cfg, runs, world.domains)
+    names = list(cfg.target.states)
+    oracle = cfg.target.oracle.state
+    if oracle is not None and oracle not in names:
+        names.append(oracle)
+    out = []
+    for name in names:
+        state, pool = tg.target_pool(world, name)
+        covs = measure_pool(world, scorer, pool, rng_for(cfg, 6))
+        natural = pools.composition(state)
+        mixtures, gains = tg.propose(cfg, runs, world.domains, covs, natural, fits=fits)
+        out.append(TargetState(name, tg.state_pins(cfg, name), state, covs, natural, mixtures, gains, pool))
+    return world, out
+
+
+def run_states(world: World, states: list[TargetState], log=print) -> pd.DataFrame:
+    """Every configured state's target runs (method x seed), one frame with a `state` column."""
+    main = [s for s in states if s.name in world.cfg.target.states]
+    return pd.concat([tg.run_targets(world, s.mixtures, s.pool, s.name, log=log) for s in main], ignore_index=True)
+
+
+def run_oracle(world: World, states: list[TargetState], log=print) -> pd.DataFrame | None:
+    """The oracle state's grid candidates and every method's pick, as target runs on paired seeds."""
+    name = world.cfg.target.oracle.state
+    if name is None:
+        return None
+    s = next(x for x in states if x.name == name)
+    same = lambda a, b: all(abs(a[d] - b[d]) < 1e-6 for d in a)  # noqa: E731
+    grid = {k: w for k, w in tg.oracle_candidates(world.cfg, world.domains).items()
+            if not any(same(w, p) for p in s.mixtures.values())}    # e.g. the grid's Equal is Equal's pick
+    candidates = {**grid, **s.mixtures}
+    return tg.run_targets(world, candidates, s.pool, name, log=log)
+
+
+def label(method: str) -> str:
+    if method.startswith("grid:"):
+        return "Grid: " + method[5:]
+    return tg.METHOD_LABELS.get(method, method)
+
+
+def _paired(res: pd.DataFrame, method: str, baseline: str, value: str) -> tuple[float, float, float, int]:
+    wide = res.pivot_table(index=["state", "seed"], columns="method", values=value)
+    if method not in wide or baseline not in wide:
+        return (np.nan, np.nan, np.nan, 0)
+    d = (wide[method] - wide[baseline]).dropna()
+    return (*mean_ci(d), len(d))
+
+
+def comparison(res: pd.DataFrame, methods: list[str], value: str = "avg_dev") -> pd.DataFrame:
+    """One row per method: mean [95% CI] of `value`, and its paired difference to each baseline that ran."""
+    rows = []
+    for m in methods:
+        mean, lo, hi = mean_ci(res.loc[res.method == m, value])
+        row = {"method": label(m), "runs": int((res.method == m).sum()), value: mean, "lo": lo, "hi": hi}
+        for b in BASELINES:
+            if b != m and b in set(res.method):
+                d, dlo, dhi, n = _paired(res, m, b, value)
+                row |= {f"vs {label(b)}": d, f"vs {label(b)} lo": dlo, f"vs {label(b)} hi": dhi, "pairs": n}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def formatted(table: pd.DataFrame, value: str = "avg_dev", digits: int = 2) -> pd.DataFrame:
+    """'mean [lo, hi]' cells for display."""
+    k = 3 if "margin" in value else digits
+    cell = lambda m, lo, hi: "" if not np.isfinite(m) else f"{m:+.{k}f} [{lo:+.{k}f}, {hi:+.{k}f}]"  # noqa: E731
+    out = table[["method", "runs"]].copy()
+    out[value] = [f"{m:.{k}f} [{lo:.{k}f}, {hi:.{k}f}]" for m, lo, hi in zip(table[value], table.lo, table.hi)]
+    for c in [c for c in table.columns if c.startswith("vs ") and not c.endswith((" lo", " hi"))]:
+        out[c] = [cell(m, lo, hi) for m, lo, hi in zip(table[c], table[f"{c} lo"], table[f"{c} hi"])]
+    if "pairs" in table:
+        out["pairs"] = table["pairs"].fillna(0).astype(int)
+    return out
+
+
+def verdict(lo: float, hi: float) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not comparable with"
+    return "better than" if lo > 0 else ("worse than" if hi < 0 else "not distinguishable from")
+
+
+def sentences(table: pd.DataFrame, value: str = "avg_dev") -> list[str]:
+    """One plain sentence per CausalMix variant and baseline, computed from the paired CIs."""
+    out = []
+    for _, r in table[table.method.str.startswith("CausalMix")].iterrows():
+        parts = []
+        for b in BASELINES:
+            c = f"vs {label(b)}"
+            if c in r and np.isfinite(r[c]):
+                parts.append(f"{verdict(r[f'{c} lo'], r[f'{c} hi'])} {label(b)} ({r[c]:+.2f} "
+                             f"[{r[f'{c} lo']:+.2f}, {r[f'{c} hi']:+.2f}])")
+        out.append(f"{r.method} is " + "; ".join(parts) + f" on {value}.")
+    return out
+
+
+def regret(oracle: pd.DataFrame, methods: list[str], value: str = "avg_dev") -> pd.DataFrame:
+    """Each method's regret against the best mixture found (grid or any method's pick), paired over seeds."""
+    means = oracle.groupby("method")[value].mean()
+    best = means.idxmax()
+    wide = oracle.pivot_table(index="seed", columns="method", values=value)
+    rows = []
+    for m in [*methods, best]:
+        d = (wide[best] - wide[m]).dropna()
+        r, lo, hi = mean_ci(d)
+        rows.append({"method": label(m), value: means[m], "regret": r, "lo": lo, "hi": hi, "seeds": len(d)})
+    out = pd.DataFrame(rows).drop_duplicates("method")
+    out.attrs["best"] = label(best)
+    return out
+
+
+def mde_pooled(res: pd.DataFrame, value: str = "avg_dev") -> float:
+    return table_mde(res, value=value, baseline="equal", by=("state", "seed"))

@@ -1,0 +1,82 @@
+"""Main results over several target states: pinned states, paired tables, regret, results.json."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalmix import mainresults as mr, results, target as tg
+from causalmix.config import compose
+from causalmix.world import build_world
+
+
+def _fake_runs(effects: dict[str, float], states=("a", "b"), seeds=5, noise=0.3, seed=0):
+    """Target runs where each method adds a known effect over Equal, and each (state, seed) a shared offset."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for st in states:
+        for s in range(seeds):
+            shared = rng.normal(0, 3)                   # a seed's luck, shared by every method: pairs cancel it
+            for m, e in effects.items():
+                rows.append({"state": st, "seed": s, "method": m, "avg_dev": 40 + shared + e + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def test_paired_comparison_sees_a_known_effect_and_says_so():
+    res = _fake_runs({"equal": 0, "natural": 0, "regmix": -2, "causalmix_a": 2, "causalmix_s": 0})
+    t = mr.comparison(res, ["equal", "natural", "regmix", "causalmix_a", "causalmix_s"]).set_index("method")
+    assert t.loc["CausalMix-A", "vs Equal lo"] > 1 and t.loc["CausalMix-A", "vs Equal hi"] < 3
+    assert t.loc["CausalMix-A", "pairs"] == 10
+    text = mr.sentences(t.reset_index())
+    assert text[0].startswith("CausalMix-A is better than Equal") and "better than RegMix" in text[0]
+    assert "not distinguishable from Equal" in text[1]
+    # the unpaired interval is wide (seed luck), the paired one narrow: pairing is what the table relies on
+    assert (t.loc["CausalMix-A", "hi"] - t.loc["CausalMix-A", "lo"]) > 3 * (
+        t.loc["CausalMix-A", "vs Equal hi"] - t.loc["CausalMix-A", "vs Equal lo"])
+    assert mr.mde_pooled(res) < 1.0
+    f = mr.formatted(t.reset_index())
+    cell = f.set_index("method").loc["CausalMix-A", "vs Equal"]          # '+m [+lo, +hi]'
+    assert abs(float(cell.split()[0]) - 2) < 0.5 and cell.count("[") == 1
+
+
+def test_regret_is_measured_against_the_best_mixture_found():
+    res = _fake_runs({"equal": 0, "causalmix_a": 1, "grid:math": 3, "grid:code": -1}, states=("x",), seeds=4)
+    r = mr.regret(res, ["equal", "causalmix_a"]).set_index("method")
+    assert r.attrs["best"] == "Grid: math"
+    assert abs(r.loc["Equal", "regret"] - 3) < 0.5 and abs(r.loc["CausalMix-A", "regret"] - 2) < 0.5
+    assert r.loc["Grid: math", "regret"] == 0
+
+
+def test_oracle_grid_tilts_each_domain():
+    cfg = compose(["target.oracle.tilt=0.4"])
+    doms = list(cfg.data.domains)
+    grid = tg.oracle_candidates(cfg, doms)
+    assert len(grid) == len(doms) + 1
+    for name, w in grid.items():
+        assert abs(sum(w.values()) - 1) < 1e-12 and min(w.values()) > 0
+    assert grid["grid:math"]["math"] == 0.4
+
+
+def test_named_states_share_a_draw_and_pin_their_knobs(tiny_cfg):
+    world = build_world(tiny_cfg)
+    drawn, _ = tg.target_pool(world, "drawn")
+    noisy, _ = tg.target_pool(world, "noisy_text")
+    assert noisy["news"]["noise"] == 0.8 and noisy["wiki"]["noise"] == 0.8
+    assert noisy["bible"] == drawn["bible"] and noisy["news"]["amount"] == drawn["news"]["amount"]
+    scarce, _ = tg.target_pool(world, "scarce_bible")
+    assert scarce["bible"]["amount"] == 0.25 and scarce["news"]["amount"] == 1.0
+
+
+def test_choosing_states_seeds_or_methods_keeps_the_target_store():
+    a = tg.target_store(compose([]))
+    assert tg.target_store(compose(["target.states=[drawn]", "target.seeds=9", "target.methods=[equal]"])).dir == a.dir
+    assert tg.target_store(compose(["target.lr=0.002"])).dir != a.dir
+
+
+def test_results_json_merges_keys_and_writes_no_nan(tmp_path):
+    cfg = compose([f"paths.out={tmp_path}"])
+    results.update(cfg, heldout_spearman={"avg_dev": {"causalmix": 0.5, "regmix": float("nan")}})
+    results.update(cfg, mde_pooled=np.float64(0.8))
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["heldout_spearman"]["avg_dev"] == {"causalmix": 0.5, "regmix": None}
+    assert doc["mde_pooled"] == 0.8 and doc["scale"] == "cpu" and "commit" in doc
