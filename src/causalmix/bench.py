@@ -13,7 +13,7 @@ forward, 3x that when training; at d = 64, head size 16 and 128 characters they 
 and run far below the matmul peak on CPU.
 `mfu` = achieved FLOP/s over the matmul peak measured in the same process, in the dtype the stage
 runs in. The proxy and target models are freshly initialised at the configured size (speed does not
-depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps),
+depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps; proxy batches),
 +bench.target_steps=40, +bench.fit_runs=512, +bench.timings=PATH (a JSON of book stage wall times).
 """
 from __future__ import annotations
@@ -120,8 +120,8 @@ def _counting(calls: list, context: int):
 
 
 def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
-    """Proxy runs as the sweep runs them: sweep.batch at a time (one stacked model when > 1), at least
-    `reps` runs; per-run medians for covariates and scoring, the batch's training time shared."""
+    """Proxy runs as the sweep runs them: `reps` batches of sweep.batch runs (one stacked model when > 1);
+    per-run medians for covariates and scoring, the median batch's training time shared by its runs."""
     from . import train
     torch.manual_seed(cfg.seed)
     base = GPT(gpt_config(cfg, "proxy")).eval()
@@ -137,7 +137,7 @@ def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
     fit_kw = dict(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=s.get("weight_decay", 0.0),
                   device=cfg.device, **kw)
     runs, batches = [], []
-    for b in range(max(1, -(-reps // size))):
+    for b in range(reps):
         texts = []
         for r in range(size):
             rng = rng_for(cfg, 1, 10_000 + b * size + r)

@@ -82,7 +82,7 @@ def fit_many(models: list[GPT], texts: list[list[str]], seeds: list[int], *, epo
     warm = max(1, steps // 20)
     gens = [np.random.default_rng(s) for s in seeds]
     orders, pos = [g.permutation(len(t)) for g, t in zip(gens, texts)], [0] * M
-    tokens, t0, losses = torch.zeros(M, dtype=torch.long), time.perf_counter(), []
+    tokens, t0, losses = torch.zeros(M, dtype=torch.long, device=device), time.perf_counter(), []
     net.train()
     for step in range(steps):
         chunk = []
@@ -107,12 +107,13 @@ def fit_many(models: list[GPT], texts: list[list[str]], seeds: list[int], *, epo
         for p in net.parameters():
             p.grad.mul_(clip.view(-1, *[1] * (p.dim() - 1)))
         opt.step()
-        tokens += n.cpu()
-        losses.append(loss.detach().cpu())
+        tokens += n                    # kept on the device: no sync per step on a GPU
+        losses.append(loss.detach())
     net.unstack(models)
     for m in models:
         m.eval()
-    seconds, last = time.perf_counter() - t0, torch.stack(losses[-max(1, steps // 10):]).mean(0)
+    seconds, last = time.perf_counter() - t0, torch.stack(losses[-max(1, steps // 10):]).mean(0).cpu()
+    tokens = tokens.cpu()
     return [{"steps": steps, "tokens": int(tokens[m]), "train_seconds": seconds / M, "final_loss": float(last[m])}
             for m in range(M)]
 
@@ -199,7 +200,8 @@ def _score_items(model: GPT, items, device, groups: int = 4) -> list[list[np.nda
     rest: list = [None] * len(conts)        # log-probs of each continuation's 2nd, 3rd, ... character
     rows = sorted((r for r, c in enumerate(conts) if len(c) > 1), key=lambda r: len(conts[r]))
     for g in np.array_split(np.array(rows, dtype=np.int64), min(groups, len(rows))) if rows else []:
-        lp = _continuations(model, [conts[r] for r in g], P[owner[g]], [(k[owner[g]], v[owner[g]]) for k, v in past])
+        own = owner[torch.from_numpy(g).to(device)]
+        lp = _continuations(model, [conts[r] for r in g], P[own], [(k[own], v[own]) for k, v in past])
         for r, x in zip(g, lp):
             rest[r] = x
     res, r = [], 0
