@@ -43,6 +43,19 @@ def finetune_and_score(world: World, base, train_texts: list[str], seed: int, se
     return _scored(world, model, stats, settings)
 
 
+def finetune_and_score_many(world: World, base, texts: list[list[str]], seeds: list[int], settings) -> list[dict]:
+    """[finetune_and_score(world, base, t, s, settings) ...] with the models trained at once as one stacked
+    model (train.fit_many): the same results up to float rounding. For proxy runs, target runs and power
+    seeds alike (the trainings must have the same step count)."""
+    if len(texts) == 1:
+        return [finetune_and_score(world, base, texts[0], seeds[0], settings)]
+    models = [copy.deepcopy(base).to(world.cfg.device) for _ in texts]
+    stats = fit_many(models, texts, seeds, epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                     weight_decay=settings.get("weight_decay", 0.0), device=world.cfg.device,
+                     precision=precision(settings))
+    return [_scored(world, m, st, settings) for m, st in zip(models, stats)]
+
+
 def _scored(world: World, model, stats: dict, settings) -> dict:
     scores = benchmarks.evaluate(model, world.benches, device=world.cfg.device, precision=precision(settings))
     return {**scores, "tokens": stats["tokens"], "steps": stats["steps"], "train_loss": stats["final_loss"]}
@@ -76,14 +89,10 @@ def run_many(world: World, base, run_ids: list[int]) -> list[dict]:
     (train.fit_many): the same records up to float rounding; wall_seconds shares the batch's time."""
     if len(run_ids) <= 1:
         return [run(world, base, i) for i in run_ids]
-    cfg = world.cfg
-    s = cfg.proxy
     prepared = [_prepare(world, base, i) for i in run_ids]
     t0 = time.perf_counter()
-    models = [copy.deepcopy(base).to(cfg.device) for _ in run_ids]
-    stats = fit_many(models, [p["texts"] for p in prepared], [p["seed"] for p in prepared], epochs=s.epochs,
-                     batch_size=s.batch_size, lr=s.lr, weight_decay=s.get("weight_decay", 0.0), device=cfg.device,
-                     precision=precision(s))
-    records = [{**p["head"], **_scored(world, m, st, s)} for p, m, st in zip(prepared, models, stats)]
+    scores = finetune_and_score_many(world, base, [p["texts"] for p in prepared], [p["seed"] for p in prepared],
+                                     world.cfg.proxy)
+    records = [{**p["head"], **sc} for p, sc in zip(prepared, scores)]
     shared = (time.perf_counter() - t0) / len(run_ids)
     return [{**r, "wall_seconds": p["seconds"] + shared} for r, p in zip(records, prepared)]
