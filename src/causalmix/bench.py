@@ -9,8 +9,9 @@ What is counted (model FLOPs, not what an implementation happens to execute):
   (per-choice scoring re-reads the prompt for each choice; that repeat is not counted as useful work);
 - covariates: 2 N per scored pool character.
 Attention scores are reported beside it (`mfu_incl_attention`): 4 d L FLOPs per causal (query, key) pair
-forward, 3x that when training; at d = 64, head size 16 and 128 characters they are a third of the work
-and run far below the matmul peak on CPU.
+forward, 3x that when training. At d = 64, head size 16 and up to 128 characters they add only 13-20% to
+the FLOPs, but PyTorch's CPU attention kernels run them far below the matmul peak: in a profile they take
+about 40% of a proxy's training and scoring time, which is most of why a d = 64 proxy's `mfu` is low.
 `mfu` = achieved FLOP/s over the matmul peak measured in the same process, in the dtype the stage
 runs in. The proxy and target models are freshly initialised at the configured size (speed does not
 depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps; proxy batches),
