@@ -23,8 +23,9 @@ from causalmix.store import RunStore, adopt, file_lock, host, seal
 from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
-N_RUNS = 4
-SWEEP = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [f"sweep.n_runs={N_RUNS}"]
+N_RUNS = 6
+BATCH = 2      # runs train in fixed blocks of 2: three blocks, so two workers can share them and kills land between
+SWEEP = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [f"sweep.n_runs={N_RUNS}", f"sweep.batch={BATCH}"]
 VOLATILE = ["wall_seconds", "worker"]          # differ between processes by design; everything else must not
 
 
@@ -282,9 +283,9 @@ def _kill_when(out: Path, ready, what: str) -> tuple[int, list[str]]:
 def test_kill_9_at_several_points_then_rerun_equals_an_uninterrupted_sweep(tmp_path, reference):
     out = tmp_path / "out"
     done = lambda d: sorted(d.glob("run_*.csv"))  # noqa: E731
-    points = [("run 0 claimed, none finished", lambda d: (d / "run_00000.claim").exists()),
-              ("1 run finished, run 1 claimed", lambda d: len(done(d)) >= 1 and (d / "run_00001.claim").exists()),
-              ("2 runs finished", lambda d: len(done(d)) >= 2)]
+    points = [("block 0 claimed, none finished", lambda d: (d / "run_00000.claim").exists()),
+              ("block 0 finished, block 1 claimed", lambda d: len(done(d)) >= 2 and (d / "run_00002.claim").exists()),
+              ("4 runs finished", lambda d: len(done(d)) >= 4)]
     kept, said = {}, []
     for what, ready in points:
         pid, log = _kill_when(out, ready, what)

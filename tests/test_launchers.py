@@ -26,7 +26,8 @@ from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 N_RUNS = 4
-SWEEP = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [f"sweep.n_runs={N_RUNS}", "threads=1"]
+SWEEP = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [f"sweep.n_runs={N_RUNS}", "threads=1",
+                                                                   "sweep.batch=1"]   # one run per block: ids alternate shards
 
 
 def multirun(tmp: Path, launcher: str) -> tuple[subprocess.CompletedProcess, Path]:
@@ -125,6 +126,12 @@ def test_shards_partition_the_run_ids():
     cfgs = [cm_compose(SWEEP + [f"sweep.shard={k}", "sweep.n_shards=3"]) for k in range(3)]
     parts = [shard_ids(c, list(range(10))) for c in cfgs]
     assert sorted(sum(parts, [])) == list(range(10)) and parts[1] == [1, 4, 7]
+
+
+def test_shards_never_split_a_block_of_runs():
+    cfgs = [cm_compose(SWEEP + ["sweep.batch=2", f"sweep.shard={k}", "sweep.n_shards=2"]) for k in range(2)]
+    parts = [shard_ids(c, list(range(10))) for c in cfgs]
+    assert parts == [[0, 1, 4, 5, 8, 9], [2, 3, 6, 7]]
 
 
 def test_sweep_app_refuses_a_bad_shard_in_one_line(tmp_path):

@@ -2,6 +2,7 @@
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -115,3 +116,23 @@ def test_bench_prints_one_json_with_each_stage(tiny_cfg, capsys):
     assert out["target"]["train"]["flops_per_s"] > 0 and out["fit_policy"]["runs"] == 64
     assert out["book_stages"]["seconds"] is None and out["book_stages"]["reason"]
     assert out["peak_memory_mb"] > 0
+
+
+def test_a_runs_numbers_do_not_depend_on_which_runs_were_missing(tmp_path):
+    """Blocks are fixed: a sweep resumed with holes recomputes whole blocks, so its runs equal, to the bit,
+    those of a sweep that ran straight through (bf16 batched training rounds differently per batch)."""
+    from causalmix.config import compose
+    from causalmix.sweep import blocks, run_sweep, store_for
+    from conftest import TINY
+    over = [o for o in TINY if not o.startswith("sweep.n_runs=")] + ["sweep.n_runs=4", "sweep.batch=2"]
+    a = compose(over + [f"paths.out={tmp_path / 'a'}"])
+    assert blocks(a, [1, 3]) == {0: [0, 1], 2: [2, 3]}
+    straight = run_sweep(a, log=lambda *_: None)
+    b = compose(over + [f"paths.out={tmp_path / 'b'}"])
+    run_sweep(b, run_ids=[0, 3], log=lambda *_: None)      # a worker that happened to do runs 0 and 3 first
+    store = store_for(b)
+    assert sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) == [0, 1, 2, 3]   # whole blocks
+    store.file(1).unlink()                                  # a hole, as a kill inside a block's writes leaves
+    resumed = run_sweep(b, log=lambda *_: None)
+    drop = ["wall_seconds", "worker"]
+    pd.testing.assert_frame_equal(straight.drop(columns=drop), resumed.drop(columns=drop), check_exact=True)

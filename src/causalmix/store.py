@@ -286,11 +286,11 @@ class RunStore:
                 os.fsync(fh.fileno())
             _HELD[path] = token
             _start_heartbeat(self.heartbeat_s)
-            self._clear_dead_temps(run_id)
+            self.clear_dead_temps(run_id)
             return Claim(self, run_id, path, token)
         return None
 
-    def _clear_dead_temps(self, run_id: int) -> None:
+    def clear_dead_temps(self, run_id: int) -> None:
         """Temp files of run_id left by killed writers on this host (never read; removed for tidiness)."""
         for t in self.dir.glob(f"run_{run_id:05d}.tmp*.{host()}"):
             m = re.fullmatch(rf"run_{run_id:05d}\.tmp(\d+)\.{re.escape(host())}", t.name)
@@ -339,23 +339,24 @@ class RunStore:
         log(f"run {run_id}: took over a stale claim ({why})")
         return True
 
-    def claimed(self, ids, poll_s: float = 5.0, log=print):
+    def claimed(self, ids, poll_s: float = 5.0, log=print, done=None):
         """Yield each run id of `ids` that is not finished, once this worker holds its claim; the claim is
         released when the caller asks for the next id. Runs held by other live workers are revisited every
         `poll_s` until they are finished (by them) or their claim goes stale (then this worker takes over),
         so when the generator ends every id has a run file."""
+        done = done or self.done      # a unit of work other than one run (a block) says when it is finished
         pending, shown = list(ids), None
         while pending:
             waiting = []
             for i in pending:
-                if self.done(i):
+                if done(i):
                     continue
                 c = self.claim(i, log=log)
                 if c is None:
                     waiting.append(i)
                     continue
                 with c:
-                    if not self.done(i):        # another worker may have finished it before our claim
+                    if not done(i):             # another worker may have finished it before our claim
                         yield i
             if waiting:
                 if len(waiting) != shown:

@@ -17,8 +17,8 @@ from .world import base_model, build_world, set_threads
 
 def sweep_spec(cfg: DictConfig) -> dict:
     """Every config value that changes a run's result, and nothing that does not (n_runs, paths, device)."""
-    keys = ["data", "pretrain", "proxy", "sweep.mixture", "sweep.seed_offset", "seed", "model.proxy",
-            "model.context"]
+    keys = ["data", "pretrain", "proxy", "sweep.mixture", "sweep.seed_offset", "sweep.batch", "seed",
+            "model.proxy", "model.context"]
     return {k: OmegaConf.to_container(OmegaConf.select(cfg, k), resolve=True)
             if isinstance(OmegaConf.select(cfg, k), DictConfig) else OmegaConf.select(cfg, k) for k in keys}
 
@@ -37,21 +37,42 @@ def store_for(cfg: DictConfig) -> RunStore:
     return RunStore(path(cfg, "out"), sweep_hash(cfg))
 
 
+def batch_size(cfg: DictConfig) -> int:
+    return int(OmegaConf.select(cfg, "sweep.batch", default=1) or 1)
+
+
 def shard_ids(cfg: DictConfig, ids: list[int]) -> list[int]:
-    """This worker's share of the run ids: every n_shards-th id from `shard` (sweep.shard, sweep.n_shards)."""
+    """This worker's share of the run ids: every n_shards-th block of sweep.batch runs from `shard`
+    (sweep.shard, sweep.n_shards), so that a block never straddles two shards."""
     shard, n = OmegaConf.select(cfg, "sweep.shard", default=0), OmegaConf.select(cfg, "sweep.n_shards", default=1)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"sweep.n_shards={n!r}: expected a positive integer")
     if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < n:
         raise ConfigError(f"sweep.shard={shard!r}: expected an integer in [0, sweep.n_shards={n})")
-    return [i for i in ids if i % n == shard]
+    size = batch_size(cfg)
+    return [i for i in ids if (i // size) % n == shard]
+
+
+def blocks(cfg: DictConfig, ids: list[int]) -> dict[int, list[int]]:
+    """The fixed blocks that hold `ids`: block b is run ids [b*batch, (b+1)*batch) below sweep.n_runs (or the
+    largest id asked for). Proxies of a block train as one stacked model, always together, so a run's numbers
+    never depend on which worker, shard or resumed sweep computed it, or on which other runs were missing."""
+    size = batch_size(cfg)
+    limit = max([int(cfg.sweep.n_runs), *[i + 1 for i in ids]])
+    out = {}
+    for i in ids:
+        b = i - i % size
+        out.setdefault(b, list(range(b, min(b + size, limit))))
+    return out
 
 
 def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log=print) -> pd.DataFrame:
     """Compute this worker's runs that are not in the store yet and return them all (finished ones read back).
 
-    Workers on one store (Hydra launcher jobs, or two `causalmix sweep` at once) claim each run before
-    computing it (store.claimed), so no run is computed twice; a run held by another worker is waited for."""
+    Work is done in fixed blocks of sweep.batch runs (see `blocks`). Workers on one store (Hydra launcher jobs,
+    or two `causalmix sweep` at once) claim a block before computing it (store.claimed, on the block's first
+    id), so no run is computed twice; a block held by another worker is waited for. A block that a killed
+    worker left half-written is trained again whole, and only its missing runs are written."""
     set_threads(cfg)
     store = store_for(cfg)
     ids = shard_ids(cfg, list(range(cfg.sweep.n_runs)) if run_ids is None else list(run_ids))
@@ -62,28 +83,20 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
             lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
             world = world or build_world(cfg)
             base = base_model(cfg, "proxy", log=log)
+        todo_blocks = blocks(cfg, todo)
+        finished = lambda b: all(store.done(j) for j in todo_blocks[b])  # noqa: E731
         t0, n = time.perf_counter(), 0
-        size = int(OmegaConf.select(cfg, "sweep.batch", default=1) or 1)   # proxies trained at once
         bar = tqdm(total=len(todo), desc="proxy runs", unit="run", file=sys.stderr, mininterval=30)
-        for i in store.claimed(todo, log=log):
-            extra = []    # up to size-1 later runs this worker can claim now: they train with run i as one model
-            for j in todo[todo.index(i) + 1:]:
-                if len(extra) == size - 1:
-                    break
-                c = None if store.done(j) else store.claim(j, log=log)
-                if c is not None and store.done(j):    # finished by another worker meanwhile
-                    c.release()
-                elif c is not None:
-                    extra.append((j, c))
-            group = [i] + [j for j, _ in extra]
-            try:
-                for j, record in zip(group, proxy.run_many(world, base, group)):
+        for b in store.claimed(sorted(todo_blocks), log=log, done=finished):
+            block = todo_blocks[b]
+            for j in block:
+                store.clear_dead_temps(j)
+            missing = [j for j in block if not store.done(j)]
+            for j, record in zip(block, proxy.run_many(world, base, block)):
+                if j in missing:
                     store.write(j, {"config_hash": store.hash, **record, "worker": store.worker})
-            finally:
-                for _, c in extra:
-                    c.release()
-            n += len(group)
-            bar.update(len(group))
+            n += len([j for j in missing if j in todo])
+            bar.update(len([j for j in missing if j in todo]))
         bar.close()
         log(f"{n} runs in {time.perf_counter() - t0:.0f}s ({(time.perf_counter() - t0) / max(n, 1):.1f}s per run)"
             + (f"; {len(todo) - n} finished by other workers" if n < len(todo) else ""))
