@@ -54,7 +54,25 @@ def test_main_table_has_every_method_with_intervals(smoke_book):
     text, _ = outputs(book / "executed" / "04_main_results.ipynb")
     for m in ("Equal", "Natural", "RegMix", "CausalMix-A", "CausalMix-S"):
         assert m in text
-    assert "diff_vs_Equal" in text and "[" in text                # mean [lo, hi] cells
+    assert "vs Equal" in text and "[" in text                     # paired mean [lo, hi] cells
+    for state in ("drawn", "noisy_text"):                          # the smoke scale's target states
+        assert state in text
+    assert "minimum detectable paired difference" in text
+    assert "CausalMix-A is " in text and "regret against the best mixture found" in text
+
+
+def test_headline_numbers_land_in_results_json(smoke_book):
+    import json
+    _, run_dir = smoke_book
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert set(doc["heldout_spearman"]) == {"avg_dev", "avg_margin"}
+    assert set(doc["heldout_spearman"]["avg_dev"]) == {"causalmix", "regmix"}
+    assert doc["target_states"] == ["drawn", "noisy_text"] and doc["mde_pooled"] > 0
+    assert set(doc["pooled_vs_equal"]) == {"Natural", "RegMix", "CausalMix-A", "CausalMix-S"}
+    assert all(len(v) == 3 for v in doc["pooled_vs_equal"].values())
+    assert 0 <= doc["math_accuracy_best"] <= 100 and doc["scale"] == "smoke"
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert set(timings["stages_s"]) >= {"02_proxy_sweep", "04_main_results", "book_build"}
 
 
 def test_book_built_strictly_with_every_page(smoke_book):
