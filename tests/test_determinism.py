@@ -9,25 +9,15 @@ import pandas as pd
 import torch
 
 from causalmix import lineage
-from causalmix.config import REPO_ROOT, compose
+from causalmix.config import compose
 from causalmix.dryrun import plan
 from causalmix.store import RunStore
 from causalmix.sweep import run_sweep, store_for
-from conftest import TINY
-
-
-def _fresh_cache(root: Path) -> Path:
-    """A cache with the fetched corpora (inputs, not results) and nothing computed: no parsed samples, no base."""
-    cache = root / "cache"
-    cache.mkdir(parents=True)
-    for sub in ("corpora", "downloads"):
-        if (REPO_ROOT / ".cache" / sub).exists():
-            (cache / sub).symlink_to(REPO_ROOT / ".cache" / sub)
-    return cache
+from conftest import TINY, fresh_cache
 
 
 def _sweep_in_new_process(root: Path) -> subprocess.CompletedProcess:
-    cache = _fresh_cache(root)
+    cache = fresh_cache(root)
     args = [*TINY, "sweep.n_runs=2", f"paths.out={root / 'out'}", f"paths.cache={cache}"]
     env = {**os.environ, "PYTHONHASHSEED": "random"}
     return subprocess.run([sys.executable, "-m", "causalmix.cli", "sweep", *args], cwd=root, env=env,

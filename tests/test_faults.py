@@ -20,7 +20,7 @@ import pytest
 
 from causalmix.errors import ConfigError
 from causalmix.store import RunStore, adopt, file_lock, host, seal
-from conftest import TINY
+from conftest import TINY, fresh_cache
 
 REPO = Path(__file__).resolve().parents[1]
 N_RUNS = 6
@@ -327,16 +327,6 @@ def _unshare_reason() -> str | None:
     return None
 
 
-def _fresh_cache(root: Path) -> Path:
-    """An empty cache holding only what set-up leaves (the fetched corpora): samples and bases start anew."""
-    cache = root / "cache"
-    cache.mkdir(parents=True)
-    for sub in ("corpora", "downloads"):
-        if (REPO / ".cache" / sub).exists():
-            (cache / sub).symlink_to(REPO / ".cache" / sub)
-    return cache
-
-
 @pytest.mark.skipif(_unshare_reason() is not None, reason=str(_unshare_reason()))
 def test_sweep_runs_with_the_network_cut_off(tmp_path):
     """After set-up (corpora fetched), a sweep from an empty cache parses, pretrains and runs offline, and
@@ -347,7 +337,7 @@ def test_sweep_runs_with_the_network_cut_off(tmp_path):
     records = []
     for name, prefix in (("offline", ["unshare", "-n"]), ("online", [])):
         out = tmp_path / name / "out"
-        cmd = [*prefix, *sweep_cmd(out, f"paths.cache={_fresh_cache(tmp_path / name)}")]
+        cmd = [*prefix, *sweep_cmd(out, f"paths.cache={fresh_cache(tmp_path / name)}")]
         p = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=900)
         assert p.returncode == 0, (name, p.stderr[-3000:])
         assert "pretrained proxy base" in p.stdout, p.stdout    # from scratch, not from a shared cache
