@@ -65,10 +65,11 @@ def _runs(cfg: DictConfig) -> list[str]:
 
 def _targets(cfg: DictConfig) -> list[str]:
     store = target_store(cfg)
-    n = len(cfg.target.methods) * cfg.target.seeds
+    n = len(cfg.target.states) * len(cfg.target.methods) * cfg.target.seeds
     have = len(list(store.dir.glob("run_*.csv"))) if store.dir.is_dir() else 0
-    line = (f"target runs: {have} stored in {_rel(store.dir)} for {n} (method x seed) pairs; a pair is reused "
-            f"when its method's proposed mixture is the stored one (known only after the fit)")
+    line = (f"target runs: {have} stored in {_rel(store.dir)} for {n} (state x method x seed) runs plus the "
+            f"oracle grid; a run is reused when its method's proposed mixture is the stored one (known only "
+            f"after the fit)")
     if have:
         return [line]
     others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
