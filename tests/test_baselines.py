@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from causalmix.baselines import (RegMix, equal_mixture, main_regmix, natural_mixture, read_regmix_csvs)
+from causalmix.causal.baselines import (RegMix, equal_mixture, main_regmix, natural_mixture, read_regmix_csvs)
 from causalmix.errors import ConfigError
 
 REGMIX = Path(__file__).resolve().parents[1].parent / "shared" / "regmix"

@@ -21,8 +21,8 @@ def test_experiment_and_estimator_groups():
 
 
 def test_target_model_is_at_least_4x_proxy():
-    from causalmix.model import GPT
-    from causalmix.world import gpt_config
+    from causalmix.lm.model import GPT
+    from causalmix.experiments.world import gpt_config
     for s in ("smoke", "cpu", "paper"):
         cfg = compose([f"scale={s}"])
         assert GPT(gpt_config(cfg, "target")).n_params() >= 4 * GPT(gpt_config(cfg, "proxy")).n_params()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from causalmix import corpus
-from causalmix.corpus import SOURCES, Source, ensure_corpus, fetch_all
+from causalmix.data import corpus
+from causalmix.data.corpus import SOURCES, Source, ensure_corpus, fetch_all
 from causalmix.errors import ConfigError
 
 REPO_CACHE = Path(__file__).resolve().parents[1] / ".cache"

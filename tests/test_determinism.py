@@ -10,9 +10,9 @@ import torch
 
 from causalmix import lineage
 from causalmix.config import compose
-from causalmix.dryrun import plan
-from causalmix.store import RunStore
-from causalmix.sweep import run_sweep, store_for
+from causalmix.experiments.dryrun import plan
+from causalmix.experiments.store import RunStore
+from causalmix.experiments.sweep import run_sweep, store_for
 from conftest import TINY, fresh_cache
 
 
@@ -56,12 +56,12 @@ def test_source_hash_ignores_comments_and_docstrings_not_code():
 
 def test_fingerprints_cover_what_computes_each_artifact():
     runs = lineage.fingerprint("runs")
-    for m in ("train.py", "model.py", "benchmarks.py", "covariates.py", "pool.py", "proxy.py", "domains.py"):
+    for m in ("lm/train.py", "lm/model.py", "data/benchmarks.py", "data/covariates.py", "data/pool.py", "experiments/proxy.py", "data/domains.py"):
         assert m in runs, m
-    assert "policy.py" not in runs and "estimator.py" not in runs and "sweep.py" not in runs
+    assert "causal/policy.py" not in runs and "causal/estimator.py" not in runs and "experiments/sweep.py" not in runs
     base = lineage.fingerprint("base")
-    assert "world.py:base_model" in base and "benchmarks.py" not in base
-    assert "torch" in base and "target.py:run_targets" in lineage.fingerprint("target")
+    assert "experiments/world.py:base_model" in base and "data/benchmarks.py" not in base
+    assert "torch" in base and "experiments/target.py:run_targets" in lineage.fingerprint("target")
 
 
 def test_changed_code_retires_the_cache_and_dry_run_says_why(tmp_path, monkeypatch):
@@ -74,13 +74,13 @@ def test_changed_code_retires_the_cache_and_dry_run_says_why(tmp_path, monkeypat
     real = lineage.fingerprint
 
     def edited(kind):   # as if train.py had been edited since
-        return {**real(kind), **({"train.py": "0" * 12} if "train.py" in real(kind) else {})}
+        return {**real(kind), **({"lm/train.py": "0" * 12} if "lm/train.py" in real(kind) else {})}
     monkeypatch.setattr(lineage, "fingerprint", edited)
     assert store_for(cfg).dir.name != Path(before[3].split(" from ")[1].split(",")[0]).name
     after = plan(cfg, "sweep")
     assert any(l.startswith("proxy runs: reuse 0 of 2") for l in after), after
     why = [l for l in after if "why:" in l]
-    assert why and "train.py changed" in why[0], after
-    assert any("base model proxy: pretrain" in l and "train.py changed" in l for l in after), after
+    assert why and "lm/train.py changed" in why[0], after
+    assert any("base model proxy: pretrain" in l and "lm/train.py changed" in l for l in after), after
     # the old runs are still on disk, untouched
     assert len(list((tmp_path / "out" / "runs").glob("*/run_*.csv"))) == 2

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from causalmix import domains
-from causalmix.corpus import SOURCES
-from causalmix.domains import (KINDS, Sample, code_samples, describe, load_domain, load_domains, math_response,
+from causalmix.data import domains
+from causalmix.data.corpus import SOURCES
+from causalmix.data.domains import (KINDS, Sample, code_samples, describe, load_domain, load_domains, math_response,
                                parse_math, split_by_doc, text_samples, text_windows, to_ascii)
 from causalmix.errors import ConfigError
 

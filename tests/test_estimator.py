@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from causalmix.errors import ConfigError
-from causalmix.estimator import MixtureEffectModel, validate_runs
+from causalmix.causal.estimator import MixtureEffectModel, validate_runs
 
 DOMAINS = ["A", "B", "C"]  # reference = C (last)
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from causalmix.errors import ConfigError
-from causalmix.store import RunStore, adopt, file_lock, host, seal
+from causalmix.experiments.store import RunStore, adopt, file_lock, host, seal
 from conftest import TINY, fresh_cache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,9 +111,9 @@ def test_old_format_file_can_be_adopted_byte_for_byte(tmp_path):
     old = pd.DataFrame([RECORD]).to_csv(index=False, lineterminator="\n").encode()
     store.dir.mkdir(parents=True)
     store.file(3).write_bytes(old)
-    with pytest.raises(ConfigError, match="no sha256 column.*causalmix.store adopt"):
+    with pytest.raises(ConfigError, match="no sha256 column.*causalmix.experiments.store adopt"):
         store.done(3)
-    p = subprocess.run([sys.executable, "-m", "causalmix.store", "adopt", str(store.dir)], capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "causalmix.experiments.store", "adopt", str(store.dir)], capture_output=True,
                        text=True, cwd=REPO)
     assert p.returncode == 0 and "1 run file" in p.stdout, p.stderr
     assert store.file(3).read_bytes() == seal(old)

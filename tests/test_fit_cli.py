@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from causalmix.errors import ConfigError
-from causalmix.estimator import main_fit
-from causalmix.policy import main_recommend
+from causalmix.causal.estimator import main_fit
+from causalmix.causal.policy import main_recommend
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The joblib path (cores of one machine) and the submitit path (here with submitit's local executor, the
 same pickling/submission/result machinery as on SLURM) each run a tiny sweep in 2 shards through
-`python -m causalmix.sweep_app -m ...`; the analysis then reads the store whole."""
+`python -m causalmix.experiments.sweep_app -m ...`; the analysis then reads the store whole."""
 from __future__ import annotations
 
 import os
@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 from causalmix.config import CONF_DIR
 from causalmix.config import compose as cm_compose
 from causalmix.errors import ConfigError
-from causalmix.store import RunStore
-from causalmix.sweep import run_sweep, shard_ids
+from causalmix.experiments.store import RunStore
+from causalmix.experiments.sweep import run_sweep, shard_ids
 from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ SWEEP = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [f"sweep.n_runs
 
 def multirun(tmp: Path, launcher: str) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp / "out"
-    cmd = [sys.executable, "-m", "causalmix.sweep_app", "-m", f"hydra/launcher={launcher}",
+    cmd = [sys.executable, "-m", "causalmix.experiments.sweep_app", "-m", f"hydra/launcher={launcher}",
            "sweep.shard=range(0,2)", "sweep.n_shards=2", *SWEEP, f"paths.out={out}", f"hydra.sweep.dir={tmp / 'multirun'}"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900,
                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -135,7 +135,7 @@ def test_shards_never_split_a_block_of_runs():
 
 
 def test_sweep_app_refuses_a_bad_shard_in_one_line(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "causalmix.sweep_app", *SWEEP, "sweep.shard=5", "sweep.n_shards=2",
+    p = subprocess.run([sys.executable, "-m", "causalmix.experiments.sweep_app", *SWEEP, "sweep.shard=5", "sweep.n_shards=2",
                         f"paths.out={tmp_path}", f"hydra.run.dir={tmp_path / 'h'}"],
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmix import mainresults as mr, results, target as tg
+from causalmix.experiments import mainresults as mr, results, target as tg
 from causalmix.config import compose
-from causalmix.world import build_world
+from causalmix.experiments.world import build_world
 
 
 def _fake_runs(effects: dict[str, float], states=("a", "b"), seeds=5, noise=0.3, seed=0):

@@ -9,10 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from causalmix import analysis, benchmarks, pool as pools
-from causalmix.corrupt import distractors, math_fixed, math_near_miss, math_steps, misreadable_digits
-from causalmix.covariates import math_ok
-from causalmix.domains import load_domain, math_response, parse_math
+from causalmix.experiments import analysis
+from causalmix.data import benchmarks, pool as pools
+from causalmix.data.corrupt import distractors, math_fixed, math_near_miss, math_steps, misreadable_digits
+from causalmix.data.covariates import math_ok
+from causalmix.data.domains import load_domain, math_response, parse_math
 from causalmix.errors import ConfigError
 
 PADDED = {"kind": "math", "n": 6000, "max_digits": 4, "format": "padded"}
@@ -125,8 +126,8 @@ def test_math_training_raises_math_accuracy(tmp_path):
     import torch
     from conftest import TINY
     from causalmix.config import compose
-    from causalmix.train import fit
-    from causalmix.world import base_model, build_world
+    from causalmix.lm.train import fit
+    from causalmix.experiments.world import base_model, build_world
     torch.set_num_threads(1)
     cfg = compose(TINY + [f"paths.out={tmp_path}"])
     world, base = build_world(cfg), base_model(cfg, "proxy")
@@ -153,7 +154,7 @@ def test_difficulty_is_fixed_by_default_but_still_works():
     assert {k["difficulty"] for k in state.values()} == {0.5}
     assert analysis.validity_ranges(cfg.data.state)["difficulty"] == [0.0, 1.0]   # the validity check opens it
     # set, the knob still chooses where in the range a pool's samples sit
-    from causalmix.domains import Sample
+    from causalmix.data.domains import Sample
     cands = [Sample("m", str(i), "p", "r", i / 999) for i in range(1000)]
     mean = {}
     for level in (0.1, 0.9):

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from causalmix.config import REPO_ROOT, compose
-from causalmix.reproduce import reproduce
+from causalmix.experiments.reproduce import reproduce
 
 NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

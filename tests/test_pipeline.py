@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmix import benchmarks, covariates, pool as pools
-from causalmix.corrupt import distractors, math_near_miss, math_steps, ocr_noise, swap_words
-from causalmix.covariates import math_ok
-from causalmix.sweep import run_sweep, store_for
-from causalmix.world import base_model, build_world
+from causalmix.data import benchmarks, covariates, pool as pools
+from causalmix.data.corrupt import distractors, math_near_miss, math_steps, ocr_noise, swap_words
+from causalmix.data.covariates import math_ok
+from causalmix.experiments.sweep import run_sweep, store_for
+from causalmix.experiments.world import base_model, build_world
 
 
 def test_math_near_miss_is_wrong_but_well_formed():
@@ -100,7 +100,7 @@ def test_evaluate_scores_a_model_that_knows_the_answers_above_chance(world_and_b
     """A model fine-tuned on the bench answers themselves must beat chance: the scorer is wired right."""
     world, base = world_and_base
     import copy
-    from causalmix.train import fit
+    from causalmix.lm.train import fit
     m = copy.deepcopy(base)
     texts = [it.prompt + it.choices[it.answer] for its in world.benches.values() for it in its] * 10
     before = benchmarks.evaluate(base, world.benches)["avg_dev"]

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from causalmix.errors import ConfigError
-from causalmix.estimator import MixtureEffectModel
-from causalmix.policy import (causalmix_analytic, causalmix_search, conservative_theta,
+from causalmix.causal.estimator import MixtureEffectModel
+from causalmix.causal.policy import (causalmix_analytic, causalmix_search, conservative_theta,
                               project_to_simplex, recommend, tv_distance)
 
 

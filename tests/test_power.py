@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causalmix import power
-from causalmix.world import base_model, build_world
+from causalmix.experiments import power
+from causalmix.experiments.world import base_model, build_world
 
 
 def test_mde_matches_the_paired_t_test_it_promises():

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from causalmix.errors import ConfigError
-from causalmix.reproduce import (
+from causalmix.experiments.reproduce import (
     REPO_ROOT, ReproduceError, build_book, reproduce, save_config, select_notebooks, write_toc,
 )
 

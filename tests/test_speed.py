@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from causalmix import proxy
+from causalmix.experiments import proxy
 from causalmix.errors import ConfigError
-from causalmix.model import GPT, GPTConfig
-from causalmix.train import char_stats, choice_logprobs, fit, fit_many
+from causalmix.lm.model import GPT, GPTConfig
+from causalmix.lm.train import char_stats, choice_logprobs, fit, fit_many
 
 ABC = "abcdefghij klmnop\n.,"
 
@@ -74,7 +74,7 @@ def test_stacked_training_matches_separate_models(small):
 def test_run_many_gives_the_records_of_separate_runs(tmp_path):
     """proxy.run_many (one stacked model) = [proxy.run(i) ...] in fp32: same draws exactly, scores to 1e-4."""
     from causalmix.config import compose
-    from causalmix.world import base_model, build_world
+    from causalmix.experiments.world import base_model, build_world
     from conftest import TINY
     cfg = compose(TINY + [f"paths.out={tmp_path / 'out'}", "proxy.precision=fp32"])
     world, base = build_world(cfg), base_model(cfg, "proxy", log=lambda *_: None)
@@ -95,7 +95,7 @@ def test_run_many_gives_the_records_of_separate_runs(tmp_path):
 def test_sweep_trains_batches_and_writes_every_run(tmp_path):
     """sweep.batch=2 over 3 runs: a batch of 2, then 1; every run lands in the store, as with batch=1."""
     from causalmix.config import compose
-    from causalmix.sweep import run_sweep
+    from causalmix.experiments.sweep import run_sweep
     from conftest import TINY
     cfg = compose(TINY + [f"paths.out={tmp_path / 'out'}", "sweep.batch=2"])
     df = run_sweep(cfg, log=lambda *_: None)
@@ -105,7 +105,7 @@ def test_sweep_trains_batches_and_writes_every_run(tmp_path):
 def test_bench_prints_one_json_with_each_stage(tiny_cfg, capsys):
     import json
 
-    from causalmix.bench import main
+    from causalmix.experiments.bench import main
     main(["scale=smoke", "data.pool_size=60", "data.bench_items=8", "data.covariates.score_samples=40",
           "proxy.epochs=0.5", "sweep.batch=2", "+bench.reps=2", "+bench.target_steps=2", "+bench.fit_runs=64",
           f"paths.out={tiny_cfg.paths.out}"])
@@ -122,7 +122,7 @@ def test_a_runs_numbers_do_not_depend_on_which_runs_were_missing(tmp_path):
     """Blocks are fixed: a sweep resumed with holes recomputes whole blocks, so its runs equal, to the bit,
     those of a sweep that ran straight through (bf16 batched training rounds differently per batch)."""
     from causalmix.config import compose
-    from causalmix.sweep import blocks, run_sweep, store_for
+    from causalmix.experiments.sweep import blocks, run_sweep, store_for
     from conftest import TINY
     over = [o for o in TINY if not o.startswith("sweep.n_runs=")] + ["sweep.n_runs=4", "sweep.batch=2"]
     a = compose(over + [f"paths.out={tmp_path / 'a'}"])

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import ConfigError
+from causalmix.errors import ConfigError
 
 
 def _reproduce(a):
-    from .config import compose
-    from .reproduce import reproduce
+    from causalmix.config import compose
+    from causalmix.experiments.reproduce import reproduce
     cfg = compose(a.overrides)
     if a.dry_run:
         return _dry_run(cfg, "reproduce")
@@ -24,13 +24,13 @@ def _reproduce(a):
 
 
 def _dry_run(cfg, what):
-    from .dryrun import plan
+    from causalmix.experiments.dryrun import plan
     print("\n".join(plan(cfg, what)))
 
 
 def _sweep(a):
-    from .config import compose
-    from .sweep import run_sweep, store_for
+    from causalmix.config import compose
+    from causalmix.experiments.sweep import run_sweep, store_for
     cfg = compose(a.overrides)
     if a.dry_run:
         return _dry_run(cfg, "sweep")
@@ -42,24 +42,24 @@ def _sweep(a):
 
 
 def _bench(a):
-    from .bench import main
+    from causalmix.experiments.bench import main
     main(a.overrides)
 
 
 def _fit(a):
-    from .estimator import main_fit
+    from causalmix.causal.estimator import main_fit
     main_fit(a.runs, a.treatment, a.covariates, a.outcome, a.out, estimator=a.estimator,
              reference=a.reference, minimize=a.minimize)
 
 
 def _recommend(a):
-    from .policy import main_recommend
+    from causalmix.causal.policy import main_recommend
     main_recommend(a.model, a.state, policy=a.policy, radius=a.radius, reference_mixture=a.reference_mixture,
                    z=a.z, floor=a.floor)
 
 
 def _regmix(a):
-    from .baselines import main_regmix
+    from causalmix.causal.baselines import main_regmix
     main_regmix(a.ratios, a.metrics, a.target, predict=a.predict, out=a.out, minimize=a.minimize, seed=a.seed)
 
 

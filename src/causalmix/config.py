@@ -11,7 +11,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError
+from causalmix.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
@@ -206,7 +206,7 @@ def validate(cfg: DictConfig) -> None:
 
 def _validate_domains(cfg: DictConfig) -> None:
     """Each domain's spec (kind, keys, a JSONL file that exists and is not empty) and the pretraining corpus."""
-    from . import domains as dom   # numpy/scipy: only once a config is composed
+    from causalmix.data import domains as dom# numpy/scipy: only once a config is composed
     domains = OmegaConf.select(cfg, "data.domains")
     if not isinstance(domains, DictConfig):
         raise ConfigError(f"data.domains={domains!r}: expected a mapping of domain name -> {{kind: ...}}")

@@ -35,9 +35,19 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _file(module: str) -> Path:
+    """A module id is its dotted path inside the package: "lm.train" is src/causalmix/lm/train.py."""
+    return PACKAGE_DIR.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def label(module: str) -> str:
+    """How a module is named in fingerprints and dry-run messages: its path inside the package."""
+    return "/".join(module.split(".")) + ".py"
+
+
 @lru_cache(maxsize=None)
 def _tree(module: str) -> ast.Module:
-    return ast.parse((PACKAGE_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    return ast.parse(_file(module).read_text(encoding="utf-8"))
 
 
 def source_hash(source: str) -> str:
@@ -48,25 +58,29 @@ def source_hash(source: str) -> str:
 
 @lru_cache(maxsize=None)
 def module_hash(module: str) -> str:
-    return source_hash((PACKAGE_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    return source_hash(_file(module).read_text(encoding="utf-8"))
 
 
 def _local_imports(module: str) -> set[str]:
-    """Package modules imported at module level by `module` (relative or absolute imports)."""
+    """Package modules imported at module level by `module` (absolute `causalmix.` imports, or relative ones)."""
+    here = module.split(".")[:-1]
     out = set()
     for node in _tree(module).body:
         names = []
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module is None:          # from . import a, b
-                names = [a.name for a in node.names]
-            elif node.level == 1:                                 # from .a import x
-                names = [node.module.split(".")[0]]
+            if node.level:
+                base = here[:len(here) - node.level + 1] if node.level > 1 else here
+                parts = base + (node.module.split(".") if node.module else [])
             elif node.module and node.module.split(".")[0] == PACKAGE:
-                parts = node.module.split(".")
-                names = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            prefix = ".".join(parts)
+            # `from pkg import mod` names modules; `from pkg.mod import f` names one module
+            names = [f"{prefix}.{a.name}" if prefix else a.name for a in node.names] + [prefix]
         elif isinstance(node, ast.Import):
-            names = [a.name.split(".")[1] for a in node.names if a.name.startswith(PACKAGE + ".")]
-        out |= {n for n in names if (PACKAGE_DIR / f"{n}.py").is_file()}
+            names = [a.name.split(".", 1)[1] for a in node.names if a.name.startswith(PACKAGE + ".")]
+        out |= {n for n in names if n and _file(n).is_file()}
     return out
 
 
@@ -104,20 +118,21 @@ def function_hash(module: str, name: str) -> str:
 # single functions of modules that also hold unrelated code (so that, e.g., a new dry-run message in
 # sweep.py or a policy change in target.py does not retire finished runs).
 PRODUCERS = {
-    "samples": (("domains",), ()),
-    "base": (("model", "train", "domains"), ("world:base_model", "world:neutral_texts", "world:gpt_config")),
-    "runs": (("proxy",), ()),
-    "target": (("proxy",), ("target:target_pool", "target:run_targets")),
+    "samples": (("data.domains",), ()),
+    "base": (("lm.model", "lm.train", "data.domains"),
+             ("experiments.world:base_model", "experiments.world:neutral_texts", "experiments.world:gpt_config")),
+    "runs": (("experiments.proxy",), ()),
+    "target": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:run_targets")),
 }
 
 
 def fingerprint(kind: str) -> dict[str, str]:
     """{module or module:function: hash} for everything that computes `kind`, plus library versions."""
     roots, functions = PRODUCERS[kind]
-    out = {f"{m}.py": module_hash(m) for m in closure(*roots)}
+    out = {label(m): module_hash(m) for m in closure(*roots)}
     for f in functions:
         m, name = f.split(":")
-        out[f"{m}.py:{name}"] = function_hash(m, name)
+        out[f"{label(m)}:{name}"] = function_hash(m, name)
     return {**out, **libraries()}
 
 

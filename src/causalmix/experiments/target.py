@@ -10,13 +10,14 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from . import lineage, pool as pools
-from .config import config_hash, path
-from .errors import ConfigError
-from .proxy import finetune_and_score
-from .store import RunStore
-from .sweep import sweep_spec
-from .world import World, base_model, rng_for
+from causalmix import lineage
+from causalmix.data import pool as pools
+from causalmix.config import config_hash, path
+from causalmix.errors import ConfigError
+from causalmix.experiments.proxy import finetune_and_score
+from causalmix.experiments.store import RunStore
+from causalmix.experiments.sweep import sweep_spec
+from causalmix.experiments.world import World, base_model, rng_for
 
 METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix",
                  "causalmix_a": "CausalMix-A", "causalmix_s": "CausalMix-S"}
@@ -54,7 +55,7 @@ def target_pool(world: World, name: str = "drawn") -> tuple[dict, dict]:
 
 
 def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
-    from .estimator import MixtureEffectModel   # econml is imported only where it is used
+    from causalmix.causal.estimator import MixtureEffectModel   # econml is imported only where it is used
     e = cfg.estimator
     model = MixtureEffectModel([f"w_{d}" for d in domains], covariate_columns(cfg, runs.columns),
                                reference=f"w_{e.reference}", estimator=e.name, model_y=e.model_y,
@@ -66,7 +67,7 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
 
 def fit_methods(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> dict:
     """The fits every target state shares: the causal model, and RegMix's (state-agnostic) mixture."""
-    from .baselines import RegMix
+    from causalmix.causal.baselines import RegMix
     out = {}
     if {"causalmix_a", "causalmix_s"} & set(cfg.target.methods):
         out["model"] = fit_effect_model(cfg, runs, domains)
@@ -81,8 +82,8 @@ def fit_methods(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> dict
 def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs: dict, natural: dict,
             fits: dict | None = None) -> tuple[dict[str, dict], dict]:
     """Each method's mixture for the target pool, and the predicted gains of CausalMix's."""
-    from .baselines import equal_mixture
-    from .policy import recommend
+    from causalmix.causal.baselines import equal_mixture
+    from causalmix.causal.policy import recommend
     fits = fits if fits is not None else fit_methods(cfg, runs, domains)
     w_cols = [f"w_{d}" for d in domains]
     ref = {"natural": natural, "equal": equal_mixture(domains),

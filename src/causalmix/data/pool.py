@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from .corrupt import corrupt, truncate
+from causalmix.data.corrupt import corrupt, truncate
 
 KNOBS = ("amount", "noise", "dup", "trunc", "difficulty")
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import domains as dom, lineage
-from .config import path
-from .sweep import store_for, sweep_manifest
-from .target import target_manifest, target_store
-from .world import base_file
+from causalmix.data import domains as dom
+from causalmix import lineage
+from causalmix.config import path
+from causalmix.experiments.sweep import store_for, sweep_manifest
+from causalmix.experiments.target import target_manifest, target_store
+from causalmix.experiments.world import base_file
 
 
 def _rel(p: Path) -> str:
-    from .config import REPO_ROOT
+    from causalmix.config import REPO_ROOT
     try:
         return str(Path(p).resolve().relative_to(REPO_ROOT))
     except ValueError:

@@ -1,6 +1,6 @@
 """The proxy sweep as a Hydra app, so Hydra's multirun and its launcher plugins can spread it out.
 
-    python -m causalmix.sweep_app -m hydra/launcher=cores sweep.shard='range(0,4)' sweep.n_shards=4 scale=cpu
+    python -m causalmix.experiments.sweep_app -m hydra/launcher=cores sweep.shard='range(0,4)' sweep.n_shards=4 scale=cpu
 
 Its config is the same conf/ tree as `causalmix sweep` (conf/config.yaml), so every override works the same
 way. Each job runs one shard (sweep.shard of sweep.n_shards) into the one run store under paths.out; the
@@ -15,13 +15,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from .config import CONF_DIR, validate
-from .errors import ConfigError
+from causalmix.config import CONF_DIR, validate
+from causalmix.errors import ConfigError
 
 
 def sweep_job(cfg: DictConfig) -> dict:
     """One Hydra job: this shard's runs into the store; the export once the store holds every run."""
-    from .sweep import run_sweep, store_for
+    from causalmix.experiments.sweep import run_sweep, store_for
     validate(cfg)
     df = run_sweep(cfg)
     store = store_for(cfg)

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from . import benchmarks, domains as dom, lineage
-from .config import config_hash, path
-from .corrupt import family
-from .covariates import vocabulary
-from .model import GPT, GPTConfig
-from .train import fit
+from causalmix.data import benchmarks, domains as dom
+from causalmix import lineage
+from causalmix.config import config_hash, path
+from causalmix.data.corrupt import family
+from causalmix.data.covariates import vocabulary
+from causalmix.lm.model import GPT, GPTConfig
+from causalmix.lm.train import fit
 
 
 @dataclass

@@ -8,11 +8,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from . import lineage, proxy
-from .config import config_hash, path
-from .errors import ConfigError
-from .store import RunStore, file_lock
-from .world import base_model, build_world, set_threads
+from causalmix import lineage
+from causalmix.experiments import proxy
+from causalmix.config import config_hash, path
+from causalmix.errors import ConfigError
+from causalmix.experiments.store import RunStore, file_lock
+from causalmix.experiments.world import base_model, build_world, set_threads
 
 
 def sweep_spec(cfg: DictConfig) -> dict:

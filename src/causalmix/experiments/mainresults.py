@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from . import pool as pools
-from . import target as tg
-from .power import table_mde
-from .proxy import measure_pool
-from .report import mean_ci
-from .world import World, base_model, build_world, rng_for
+from causalmix.data import pool as pools
+from causalmix.experiments import target as tg
+from causalmix.experiments.power import table_mde
+from causalmix.experiments.proxy import measure_pool
+from causalmix.book.report import mean_ci
+from causalmix.experiments.world import World, base_model, build_world, rng_for
 
 BASELINES = ("equal", "natural", "regmix")
 

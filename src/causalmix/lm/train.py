@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
-from .model import GPT, PAD, Stack, encode
+from causalmix.errors import ConfigError
+from causalmix.lm.model import GPT, PAD, Stack, encode
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import pool as pools
-from .config import path
-from .proxy import draw_mixture, finetune_and_score
-from .store import RunStore
-from .sweep import sweep_hash
-from .world import World, rng_for
+from causalmix.data import pool as pools
+from causalmix.config import path
+from causalmix.experiments.proxy import draw_mixture, finetune_and_score
+from causalmix.experiments.store import RunStore
+from causalmix.experiments.sweep import sweep_hash
+from causalmix.experiments.world import World, rng_for
 
 
 def floor_store(cfg) -> RunStore:

@@ -164,7 +164,7 @@ def resolve_reference(model, w_ref):
         if w_ref == "equal":
             return np.full(len(names), 1.0 / len(names))
         import os
-        from causalmix.tables import check_mixtures, numeric, read_table, require_columns
+        from causalmix.causal.tables import check_mixtures, numeric, read_table, require_columns
         if not os.path.exists(w_ref):
             raise ConfigError(f"reference mixture {w_ref!r} is neither mean, equal nor an existing file; expected "
                               "mean, equal or the path to a one-row CSV with one column per domain")
@@ -236,8 +236,8 @@ def main_recommend(model, state, policy="analytic", radius=0.3, reference_mixtur
                    out=sys.stdout, z=1.0, floor=0.0, seed=0):
     """`causalmix recommend`: model dir + STATE.csv (covariate columns) -> CSV of mixtures on `out`
     (a file object or a path). Every input is checked before any effect is computed."""
-    from causalmix.estimator import MixtureEffectModel, read_table
-    from causalmix.tables import require_rows
+    from causalmix.causal.estimator import MixtureEffectModel, read_table
+    from causalmix.causal.tables import require_rows
     check_options(policy, radius, z, floor)
     m = MixtureEffectModel.load(model)
     check_options(policy, radius, z, floor, k=len(m.treatment))

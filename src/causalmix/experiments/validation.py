@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from .baselines import RegMix
-from .target import fit_effect_model
+from causalmix.causal.baselines import RegMix
+from causalmix.experiments.target import fit_effect_model
 
 
 def heldout_check(cfg, runs: pd.DataFrame, domains: list[str], folds: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from causalmix.errors import ConfigError
-from causalmix.tables import check_mixtures, numeric, read_table, require_columns, require_rows, require_varying
+from causalmix.causal.tables import check_mixtures, numeric, read_table, require_columns, require_rows, require_varying
 
 SUM_TOL = 1e-2  # RegMix files round weights to 3 decimals, so rows sum to 1 only roughly
 MIN_ROWS = 8
@@ -131,7 +131,7 @@ class RegMix:
 
 
 def _read_csv(path, what: str) -> pd.DataFrame:
-    """A RegMix-format CSV: first column an id, then data columns (read through causalmix.tables)."""
+    """A RegMix-format CSV: first column an id, then data columns (read through causalmix.causal.tables)."""
     df = read_table(path, what)
     where = f"{what} file {str(path)!r}"
     if df.shape[1] < 2:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from . import pool as pools
-from .proxy import finetune_and_score, measure_pool
-from .world import World, rng_for
+from causalmix.data import pool as pools
+from causalmix.experiments.proxy import finetune_and_score, measure_pool
+from causalmix.experiments.world import World, rng_for
 
 # which measured covariate should answer to which latent knob (sign expected)
 TRACKS = {"noise": ("ws", -1), "dup": ("dup", +1), "trunc": ("len", -1), "amount": ("share", +1),
@@ -94,7 +94,7 @@ def knob_sweep(world: World, base, levels: dict[str, tuple[float, float]], seeds
 
 def knob_effects(df: pd.DataFrame) -> pd.DataFrame:
     """Per knob and domain: mean paired (high - low) change in accuracy and margin, with 95% CI."""
-    from .report import mean_ci
+    from causalmix.book.report import mean_ci
     wide = df.pivot_table(index=["knob", "domain", "seed"], columns="level", values=["acc", "margin"])
     rows = []
     for (knob, d), sub in wide.groupby(level=["knob", "domain"]):

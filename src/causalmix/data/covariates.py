@@ -16,8 +16,8 @@ from collections import Counter
 
 import numpy as np
 
-from .corrupt import math_answer, math_fixed, math_steps
-from .train import char_stats
+from causalmix.data.corrupt import math_answer, math_fixed, math_steps
+from causalmix.lm.train import char_stats
 
 _WORD = re.compile(r"[A-Za-z_]+")
 

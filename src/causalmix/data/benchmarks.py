@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .corrupt import distractors
-from .train import choice_logprobs
+from causalmix.data.corrupt import distractors
+from causalmix.lm.train import choice_logprobs
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def build(domain: str, fam: str, samples: list, n_items: int, seed: int) -> list
     """Items from the domain's bench split only, which shares no document with any pool."""
     rng = np.random.default_rng(seed)
     if len(samples) < 2:
-        from .errors import ConfigError
+        from causalmix.errors import ConfigError
         raise ConfigError(f"domain {domain!r} has {len(samples)} benchmark samples: expected at least 2")
     idx = rng.choice(len(samples), size=min(n_items, len(samples)), replace=False)
     items = []

@@ -33,10 +33,11 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from . import benchmarks, covariates, pool as pools, proxy
-from .config import path
-from .model import GPT
-from .world import build_world, gpt_config, rng_for, set_threads
+from causalmix.data import benchmarks, covariates, pool as pools
+from causalmix.experiments import proxy
+from causalmix.config import path
+from causalmix.lm.model import GPT
+from causalmix.experiments.world import build_world, gpt_config, rng_for, set_threads
 
 
 def _opt(cfg, key, default):
@@ -123,7 +124,7 @@ def _counting(calls: list, context: int):
 def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
     """Proxy runs as the sweep runs them: `reps` batches of sweep.batch runs (one stacked model when > 1);
     per-run medians for covariates and scoring, the median batch's training time shared by its runs."""
-    from . import train
+    from causalmix.lm import train
     torch.manual_seed(cfg.seed)
     base = GPT(gpt_config(cfg, "proxy")).eval()
     N = matmul_params(base)
@@ -185,7 +186,7 @@ def proxy_bench(cfg, world, peaks: dict, reps: int) -> dict:
 
 
 def target_bench(cfg, world, peaks: dict) -> dict:
-    from .train import fit
+    from causalmix.lm.train import fit
     torch.manual_seed(cfg.seed)
     model = GPT(gpt_config(cfg, "target"))
     N = matmul_params(model)
@@ -213,8 +214,8 @@ def fit_policy_bench(cfg, domains: list[str], n_runs: int) -> dict:
     """The configured estimator and both policies on synthetic runs with a known state-dependent return."""
     import pandas as pd
 
-    from .policy import recommend
-    from .target import fit_effect_model
+    from causalmix.causal.policy import recommend
+    from causalmix.experiments.target import fit_effect_model
     rng = np.random.default_rng(0)
     K = len(domains)
     W = rng.dirichlet(np.ones(K), size=n_runs)
@@ -277,5 +278,5 @@ def bench(cfg) -> dict:
 
 
 def main(overrides: list[str]) -> None:
-    from .config import compose
+    from causalmix.config import compose
     print(json.dumps(bench(compose(overrides)), indent=2))

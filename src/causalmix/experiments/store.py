@@ -11,7 +11,7 @@ Integrity. Every run file ends in a `sha256` column: the SHA-256 of the file's b
 `ConfigError` naming the file when a run file is truncated, edited by hand or otherwise damaged, so a bad
 file is never read as data. A file without the column (written before checksums existed, or by another
 tool) cannot be verified and is refused the same way; the message says to delete it (the sweep recomputes
-it) or to vouch for it with `python -m causalmix.store adopt DIR`, which appends the checksum of its bytes
+it) or to vouch for it with `python -m causalmix.experiments.store adopt DIR`, which appends the checksum of its bytes
 as they are.
 
 Claims. Before computing run i a worker creates `run_<i>.claim` with O_CREAT|O_EXCL (host, pid, process
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError
+from causalmix.errors import ConfigError
 
 CHECK = "sha256"
 _CHECK_HEADER = b"," + CHECK.encode()
@@ -66,7 +66,7 @@ def unseal(raw: bytes, name: str) -> bytes:
         if b"run_id" in head.split(b","):
             raise ConfigError(f"{name} has no {CHECK} column (written before run files carried checksums, or by "
                               f"another tool), so it cannot be verified: delete it to recompute that run, or "
-                              f"vouch for it with `python -m causalmix.store adopt {Path(name).parent}`")
+                              f"vouch for it with `python -m causalmix.experiments.store adopt {Path(name).parent}`")
         what = "is empty" if not raw else f"is not a run record (no run_id and {CHECK} columns in its header)"
         raise ConfigError(f"{name} {what}: truncated or overwritten; delete it to recompute that run")
     tail = rest[-66:]
@@ -387,16 +387,16 @@ def adopt(directory: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "adopt":
-        print("usage: python -m causalmix.store adopt RUN_DIR   (vouch for run files written without checksums)",
+        print("usage: python -m causalmix.experiments.store adopt RUN_DIR   (vouch for run files written without checksums)",
               file=sys.stderr)
         return 2
     if not Path(argv[1]).is_dir():
-        print(f"causalmix.store: error: {argv[1]} is not a directory", file=sys.stderr)
+        print(f"causalmix.experiments.store: error: {argv[1]} is not a directory", file=sys.stderr)
         return 2
     try:
         done = adopt(Path(argv[1]))
     except ConfigError as e:
-        print(f"causalmix.store: error: {e}", file=sys.stderr)
+        print(f"causalmix.experiments.store: error: {e}", file=sys.stderr)
         return 2
     print(f"added checksums to {len(done)} run file(s) in {argv[1]}")
     return 0

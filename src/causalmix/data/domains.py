@@ -26,7 +26,7 @@ from typing import Mapping
 import numpy as np
 from scipy.stats import rankdata
 
-from causalmix.corpus import SOURCES, STDLIB_LICENCE, ensure_corpus, stdlib_dir
+from causalmix.data.corpus import SOURCES, STDLIB_LICENCE, ensure_corpus, stdlib_dir
 from causalmix import lineage
 from causalmix.errors import ConfigError
 
@@ -278,7 +278,7 @@ def _kjv(root: Path, tag, sample_chars):
                 chapters.setdefault(f"{v['book']} {v['chapter']}", []).append(v["text"])
             except (ValueError, KeyError, TypeError):
                 raise ConfigError(f"{root / 'kjv.jsonl'}:{lineno}: corrupt verse record; delete {root} and "
-                                  f"run `python -m causalmix.corpus fetch` again") from None
+                                  f"run `python -m causalmix.data.corpus fetch` again") from None
     rows = []
     for doc, verses in chapters.items():
         rows += text_samples(tag, doc, prose(" ".join(verses)), sample_chars)
@@ -350,7 +350,7 @@ def _wiki(root: Path, tag, sample_chars):
         tree = ET.fromstring(bz2.decompress(path.read_bytes()))
     except (OSError, ValueError, EOFError, ET.ParseError) as e:
         raise ConfigError(f"{path}: corrupt Wikipedia dump ({type(e).__name__}); delete {root} and run "
-                          f"`python -m causalmix.corpus fetch` again") from None
+                          f"`python -m causalmix.data.corpus fetch` again") from None
     ns = tree.tag[: tree.tag.index("}") + 1] if tree.tag.startswith("{") else ""
     rows = []
     for page in tree.iter(f"{ns}page"):
@@ -448,7 +448,7 @@ def provenance(name: str, spec: Mapping) -> tuple[str, str]:
     """(source, licence) lines for the book's data table."""
     kind = spec.get("kind")
     if kind == "math":
-        src, lic = "generated (causalmix.domains)", "generated; no licence needed"
+        src, lic = "generated (causalmix.data.domains)", "generated; no licence needed"
     elif kind == "jsonl":
         src, lic = f"user file {spec.get('path')}", "user-supplied"
     elif kind == "stdlib":

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from . import benchmarks, covariates, pool as pools
-from .pool import composition
-from .train import fit, fit_many
-from .world import World, rng_for
+from causalmix.data import benchmarks, covariates, pool as pools
+from causalmix.data.pool import composition
+from causalmix.lm.train import fit, fit_many
+from causalmix.experiments.world import World, rng_for
 
 
 def draw_mixture(cfg, domains: list[str], natural: dict[str, float], rng: np.random.Generator) -> dict:

@@ -16,10 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from causalmix.errors import ConfigError
 
-try:  # the lead's config module owns the repo root; fall back to the source layout if it is absent
-    from causalmix.config import REPO_ROOT
-except ImportError:  # pragma: no cover
-    REPO_ROOT = Path(__file__).resolve().parents[2]
+from causalmix.config import REPO_ROOT
 
 # Strict: warnings are errors, every missing reference warns, and all warnings are reported before failing.
 # --all rebuilds every page so a warning on an unchanged page is not skipped by the incremental build.
@@ -159,7 +156,7 @@ def select_pages(book_dir: Path, names=None) -> list[str]:
 def write_toc(book_dir: Path, executed: list[Path], pages: list[str]) -> Path:
     """Write book/_toc.yml listing intro, the executed notebooks, then the extra pages: only files that exist."""
     lines = [
-        "# Written by causalmix.reproduce from the notebooks it executed; the toc never lists a missing file.",
+        "# Written by causalmix.experiments.reproduce from the notebooks it executed; the toc never lists a missing file.",
         "format: jb-book",
         "root: intro",
     ]
