@@ -11,10 +11,8 @@ from scipy.stats import spearmanr
 from causalmix.causal.baselines import (RegMix, equal_mixture, main_regmix, natural_mixture, read_regmix_csvs)
 from causalmix.errors import ConfigError
 
-REGMIX = Path(__file__).resolve().parents[1].parent / "shared" / "regmix"
+REGMIX = Path(__file__).resolve().parent / "data" / "regmix"   # the RegMix authors' runs (MIT), vendored
 TARGET = "metric/the_pile_pile_cc_val_loss"
-needs_regmix = pytest.mark.skipif(not (REGMIX / "train_mixture_1m.csv").is_file(),
-                                  reason=f"RegMix peer data not found at {REGMIX} (shared/ beside the clone)")
 
 
 def test_equal_and_natural():
@@ -28,7 +26,6 @@ def test_equal_and_natural():
         natural_mixture({"a": -1, "b": 2})
 
 
-@needs_regmix
 @pytest.mark.parametrize("scale,floor", [("1m", 0.98), ("60m", 0.97)])
 def test_regmix_ranks_unseen_mixtures(tmp_path, scale, floor):
     out = tmp_path / "pred.csv"
@@ -49,7 +46,6 @@ PAPER_MIX = {"train_the_pile_pile_cc": 0.870, "train_the_pile_ubuntu_irc": 0.064
              "train_the_pile_pubmed_abstracts": 0.024, "train_the_pile_wikipedia_en": 0.016}
 
 
-@needs_regmix
 def test_regmix_proposal_close_to_paper():
     X, y = read_regmix_csvs(REGMIX / "train_mixture_1m.csv", REGMIX / "train_pile_loss_1m.csv", TARGET)
     mix = RegMix().fit(X, y).propose(n_samples=20_000, top_k=100, minimize=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "regmix"
+REGMIX = Path(__file__).resolve().parent / "data" / "regmix"   # the RegMix authors' runs (MIT), vendored
 
 
 def cm(*args):
@@ -59,15 +59,14 @@ def test_fit_rejects_bad_runs_in_one_line(runs_csv, tmp_path, mutate, needle):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared/regmix (the RegMix authors' runs) is not beside the clone")
 @pytest.mark.parametrize("size, floor", [("1m", 0.98), ("60m", 0.97)])
 def test_regmix_cli_ranks_unseen_mixtures(tmp_path, size, floor):
     target = "metric/the_pile_pile_cc_val_loss"
-    r = cm("regmix", "--ratios", SHARED / "train_mixture_1m.csv", "--metrics", SHARED / "train_pile_loss_1m.csv",
-           "--target", target, "--predict", SHARED / f"test_mixture_{size}.csv", "--out", tmp_path / "pred.csv")
+    r = cm("regmix", "--ratios", REGMIX / "train_mixture_1m.csv", "--metrics", REGMIX / "train_pile_loss_1m.csv",
+           "--target", target, "--predict", REGMIX / f"test_mixture_{size}.csv", "--out", tmp_path / "pred.csv")
     assert r.returncode == 0, r.stderr
     pred = pd.read_csv(tmp_path / "pred.csv")
-    truth = pd.read_csv(SHARED / f"test_pile_loss_{size}.csv")
+    truth = pd.read_csv(REGMIX / f"test_pile_loss_{size}.csv")
     merged = pred.merge(truth, left_on="id", right_on="index")
     assert len(merged) == 256
     assert spearmanr(merged.iloc[:, 1], merged[target]).statistic >= floor

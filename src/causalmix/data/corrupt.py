@@ -1,8 +1,9 @@
 """Damage that a pool's state does to samples, and the same damage as benchmark distractors.
 
-The pilot (shared/PILOT.md) found that a benchmark whose distractors differ from the answer only in
-format cannot see noisy training data. So each domain family has corruptions that break the skill
-the benchmark tests, and the benchmark offers exactly those corruptions as wrong answers."""
+A pilot run before this suite was built (the book's method page, 'Benchmarks') found that a benchmark
+whose distractors differ from the answer only in format cannot see noisy training data. So each domain
+family has corruptions that break the skill the benchmark tests, and the benchmark offers exactly those
+corruptions as wrong answers."""
 from __future__ import annotations
 
 import re
@@ -209,8 +210,9 @@ def truncate(response: str, rng: np.random.Generator) -> str:
 
 def distractors(response: str, fam: str, rng: np.random.Generator, other: str) -> list[str]:
     """Three wrong answers, each a damaged copy of the right one, of exactly the kinds the pool's noise
-    does (PILOT.md: distractors that differ only in format, or come from another passage, cannot see
-    noisy training data). `other` (another passage) is kept only as a fallback for odd responses."""
+    does (the pilot on the book's method page: distractors that differ only in format, or come from another
+    passage, cannot see noisy training data). `other` (another passage) is kept only as a fallback for odd
+    responses."""
     if fam == "math":
         out = math_distractors(response, rng)
         if out is not None:
