@@ -14,7 +14,7 @@ ARGS   ?=
 # that harmless line (pipefail keeps pip's exit status; errors and other warnings still show).
 QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup test book bench lock clean-book
+.PHONY: setup test book bench lock clean-book lab mathjax
 
 setup: $(STAMP)
 	$(BIN)/python -m causalmix.data.corpus fetch
@@ -36,6 +36,24 @@ book: setup
 
 bench: setup
 	$(BIN)/causalmix bench $(ARGS)
+
+# JupyterLab on notebooks/ (a notebook run by hand uses its defaults; `make book` runs them through papermill).
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Re-vendor MathJax 3 (npm, Apache-2.0) into book/_mathjax/mathjax/: the tex-chtml component, its woff fonts,
+# the TeX extensions it may autoload, and its LICENSE. The files are committed; set-up never runs this.
+MATHJAX_VERSION ?= 3.2.2
+MATHJAX_DIR := book/_mathjax/mathjax
+mathjax:
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-*.tgz); \
+	es5="$$tmp/package/es5"; \
+	rm -rf $(MATHJAX_DIR) && mkdir -p $(MATHJAX_DIR)/output/chtml/fonts $(MATHJAX_DIR)/input/tex; \
+	cp "$$tmp/package/LICENSE" "$$es5/tex-chtml.js" $(MATHJAX_DIR)/; \
+	cp -r "$$es5/output/chtml/fonts/woff-v2" $(MATHJAX_DIR)/output/chtml/fonts/; \
+	cp -r "$$es5/input/tex/extensions" $(MATHJAX_DIR)/input/tex/; \
+	echo "MathJax $(MATHJAX_VERSION) (npm mathjax, es5 build), Apache-2.0: see LICENSE" > $(MATHJAX_DIR)/VERSION
 
 # Re-pin from the current venv: exact versions, minus the project itself; torch pinned to the local CPU wheel.
 lock:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny config that runs every stage in seconds on the real corpora."""
+"""Shared fixtures: a tiny config that runs every stage in seconds on the real corpora; the smoke book."""
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,34 @@ def fresh_cache(root: Path) -> Path:
         if (REPO_ROOT / ".cache" / sub).exists():
             (cache / sub).symlink_to(REPO_ROOT / ".cache" / sub)
     return cache
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """The whole smoke-scale `causalmix reproduce` (papermill notebooks, then the strict book build), once
+    per session: test_notebooks reads its executed notebooks, test_browser serves its HTML. It runs on a copy
+    of book/ (every page, _config.yml, the vendored MathJax) in a temp dir, so the repo's book is untouched.
+    Returns (book dir, run dir)."""
+    from causalmix.experiments.reproduce import reproduce
+    tmp = tmp_path_factory.mktemp("smoke")
+    book = tmp / "book"
+    shutil.copytree(REPO_ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "executed"))
+    overrides = ["scale=smoke", f"paths.out={tmp / 'out'}"]
+    run_dir = reproduce(compose(overrides), overrides, book_dir=book)
+    return book, run_dir
+
+
+SCREENSHOTS = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def screenshot_log(request) -> list:
+    """Screenshots a test saved; their paths are printed at the end of the run."""
+    return request.config.stash.setdefault(SCREENSHOTS, [])
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Say where the browser test left its screenshots (they outlive the run in pytest's temp dir)."""
+    shots = config.stash.get(SCREENSHOTS, [])
+    if shots:
+        terminalreporter.write_line("browser test screenshots: " + ", ".join(map(str, shots)))

@@ -2,27 +2,15 @@
 
 This is the test `make test` exists for: it runs the same code path as `make book`, on a copy of the
 book sources in a temp dir so the repo's own book is untouched."""
-import shutil
-
 import nbformat
 import pytest
 
-from causalmix.config import REPO_ROOT, compose
-from causalmix.experiments.reproduce import reproduce
+from causalmix.config import REPO_ROOT
 
 NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("smoke")
-    book = tmp / "book"
-    book.mkdir()
-    for f in list((REPO_ROOT / "book").glob("*.md")) + [REPO_ROOT / "book" / "_config.yml"]:
-        shutil.copy(f, book / f.name)
-    overrides = ["scale=smoke", f"paths.out={tmp / 'out'}"]
-    run_dir = reproduce(compose(overrides), overrides, book_dir=book)
-    return book, run_dir
+# smoke_book (book dir, run dir): the session fixture in conftest.py, shared with test_browser.py.
 
 
 def outputs(nb_path):
