@@ -237,8 +237,16 @@ def test_every_page_in_chromium(book_html, server, browser, screenshot_log):
         screenshot_log.append(shots / name)
 
 
-def test_chromium_missing_fails_with_install_hint(monkeypatch):
-    """Without Chromium the test must fail saying how to install it, never pass or skip silently."""
-    monkeypatch.setenv("CHROMIUM", "/nonexistent/chromium")
-    assert chromium_path() is None
-    assert "apt-get install -y chromium" in INSTALL_HINT
+def test_without_chromium_the_browser_test_fails_and_says_how_to_install(tmp_path):
+    """Run the page test in a child pytest with no Chromium to be found: it must fail (not pass, not skip)
+    with the install command in its message."""
+    import subprocess
+    import sys
+    (tmp_path / "index.html").write_text("<p>a page</p>")
+    env = {**os.environ, "CHROMIUM": str(tmp_path / "no-chromium-here"), "CAUSALMIX_BOOK_HTML": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+                        f"{__file__}::test_every_page_in_chromium"],
+                       capture_output=True, text=True, env=env, cwd=Path(__file__).parent, timeout=300)
+    assert r.returncode == 1, r.stdout[-2000:]
+    assert "apt-get install -y chromium" in r.stdout and "1 error" in r.stdout, r.stdout[-2000:]
+    assert "skipped" not in r.stdout and "passed" not in r.stdout, r.stdout[-2000:]
