@@ -1,9 +1,9 @@
 """The built smoke book, read as a reader would: served on localhost, every page opened in headless Chromium.
 
 Per page: no console error or uncaught exception; no request that fails, answers >= 400, or leaves
-localhost (the book works offline: MathJax, fonts and scripts come from the book itself); every image
-loaded (naturalWidth > 0); every same-origin link answers 200 and its #anchor exists on the target page;
-where the page has math, MathJax typeset all of it (one `mjx-container` per math element, no TeX error).
+localhost, and no tag in its HTML that would load from another site (the book works offline: MathJax,
+fonts and scripts come from the book itself); every image loaded (naturalWidth > 0); every same-origin
+link answers 200 and its #anchor exists on the target page; where the page has math, MathJax typeset all of it (one `mjx-container` per math element, no TeX error).
 At least one page must have math. Screenshots of the landing and main-results pages are saved in
 `<book>/_build/screenshots/` (the path is printed at the end of the pytest run).
 
@@ -33,6 +33,8 @@ INSTALL_HINT = ("Chromium is needed for the browser test and was not found. Inst
                 "missing), or set CHROMIUM=/path/to/chromium.")
 SKIP_DIRS = {"_static", "_sources", "_images", "mathjax", "screenshots"}
 MAIN_RESULTS = "executed/04_main_results.html"
+# A tag that would load something from another site: a script, stylesheet, image, frame or font by URL.
+REMOTE_ASSET = re.compile(r"<(?:script|link|img|iframe|source|embed)\b[^>]*\b(?:src|href)=[\"'](?:https?:)?//", re.I)
 
 
 def chromium_path() -> str | None:
@@ -60,10 +62,20 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A page closed while a file was still being sent is no error of the book: say nothing."""
+        import sys
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="module")
 def server(book_html):
     """http.server on a free localhost port, serving the built HTML in a thread; yields its base URL."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(book_html)))
+    httpd = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(book_html)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -223,6 +235,9 @@ def test_every_page_in_chromium(book_html, server, browser, screenshot_log):
             problems.append(f"index.html: redirects to a missing page: {target}")
         pages.remove("index.html")
     for rel in pages:
+        for line in (book_html / rel).read_text().splitlines():
+            if REMOTE_ASSET.search(line):               # also what would load only later (the requests below
+                problems.append(f"{rel}: loads from another site: {line.strip()[:160]}")   # see the rest)
         shot = {landing: shots / "landing.png", MAIN_RESULTS: shots / "main_results.png"}.get(rel)
         found, n_math = check_page(browser, server, rel, links, shot)
         problems += found
