@@ -6,6 +6,8 @@ run's config sits next to its results (run_dir/config.yaml) so the pages can be 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -14,9 +16,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from causalmix.errors import ConfigError
-
+from causalmix.book import glance, notebook, reproducibility
+from causalmix.book.notebook import path_roots, scrub
 from causalmix.config import REPO_ROOT
+from causalmix.errors import ConfigError
 
 # Strict: warnings are errors, every missing reference warns, and all warnings are reported before failing.
 # --all rebuilds every page so a warning on an unchanged page is not skipped by the incremental build.
@@ -35,32 +38,51 @@ def reproduce(
     notebooks_dir: Path | str | None = None,
     book_dir: Path | str | None = None,
 ) -> Path:
-    """Execute the notebooks into book/executed/, write the toc, build the book; return the run dir."""
+    """Execute the notebooks into book/executed/, write the generated pages and the toc, build the book;
+    return the run dir. The terminal says which notebook and stage is running, runs done with an ETA, and at
+    the end the book's path and the total time."""
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else REPO_ROOT / "notebooks"
     book_dir = Path(book_dir) if book_dir is not None else REPO_ROOT / "book"
-    sources = select_notebooks(notebooks_dir, notebooks or OmegaConf.select(cfg, "reproduce.notebooks"))
+    chosen = select_notebooks(notebooks_dir, notebooks or OmegaConf.select(cfg, "reproduce.notebooks"))
     pages = select_pages(book_dir, OmegaConf.select(cfg, "reproduce.pages"))
+    every = select_notebooks(notebooks_dir)
 
+    start = time.time()
     run_dir = run_dir_of(cfg)
+    earlier = _earlier_timings(run_dir)
     save_config(cfg, overrides, run_dir)
+    roots = path_roots(run_dir, OmegaConf.select(cfg, "paths.cache"))
+    executed = book_dir / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
+    key = config_key(cfg)
+    sources, kept = chapters_to_run(every, chosen, executed, key)
+
+    print(f"causalmix reproduce: scale={OmegaConf.select(cfg, 'scale.name') or OmegaConf.select(cfg, 'scale')}, "
+          f"{len(sources)} of {len(every)} notebooks to execute, results in {run_dir}", flush=True)
+    plan_lines = _plan(cfg)
+    for line in plan_lines[1:]:
+        print(f"  {line}", flush=True)
 
     import papermill  # slow import; only needed here
 
-    executed = book_dir / "executed"
-    executed.mkdir(parents=True, exist_ok=True)
     params = {"overrides": list(overrides), "run_dir": str(run_dir.resolve())}
-    timings, start = {}, time.time()
+    timings = {}
     for k, src in enumerate(sources, 1):
         dst = executed / src.name
+        label = f"[{k}/{len(sources)}] {src.name}"
+        before = earlier.get(src.stem)
+        print(f"{label} ..." + (f" (took {_dur(before)} last time)" if before else ""), flush=True)
         t0 = time.time()
-        print(f"[{k}/{len(sources)}] {src.name} ...", flush=True)
         try:
-            papermill.execute_notebook(
-                str(src), str(dst), parameters=params, kernel_name="python3",
-                cwd=str(notebooks_dir), progress_bar=False,
-                # ipykernel 7 logs a TCP-transport warning per kernel start; keep the run's output to one line each
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
+            with _env(notebook.ENV_PROGRESS, label):
+                papermill.execute_notebook(
+                    str(src), str(dst), parameters=params, kernel_name="python3",
+                    cwd=str(notebooks_dir), progress_bar=False,
+                    # ipykernel 7 logs a TCP-transport warning per kernel start; keep the run's output to one line each
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    # nbclient's hook: each section heading the notebook reaches is the stage now running
+                    on_cell_start=_stage_printer(label),
+                )
         except Exception as e:  # a cell error, a dead kernel, a bad parameters cell: all stop the run
             if isinstance(e, papermill.PapermillExecutionError):
                 what = f"{e.ename}: {_first_line(e.evalue)}"
@@ -68,16 +90,145 @@ def reproduce(
                 what = f"{type(e).__name__}: {_first_line(str(e))}"
             raise ReproduceError(f"notebook {src.name} failed ({what}); see the executed copy {dst}") from None
         timings[src.stem] = round(time.time() - t0, 1)
-        print(f"[{k}/{len(sources)}] {src.name}: {timings[src.stem]:.1f} s", flush=True)
+        finish_notebook(dst, roots, {"config_key": key, "executed": time.strftime("%Y-%m-%d %H:%M"),
+                                     "seconds": timings[src.stem]})
+        print(f"{label}: done in {_dur(timings[src.stem])} ({_dur(time.time() - start)} since start)", flush=True)
 
-    write_toc(book_dir, [executed / s.name for s in sources], pages)
+    chapters, stages = [], []
+    for src in every:
+        if src.stem in timings:
+            chapters.append({"name": src.stem, "status": "executed in this build"})
+            stages.append({"stage": src.stem, "seconds": timings[src.stem], "when": "this build"})
+        elif src in kept:
+            meta = kept[src]
+            chapters.append({"name": src.stem, "status": f"kept from the build of {meta.get('executed', '?')} "
+                                                         "(same config; not executed again)"})
+            stages.append({"stage": src.stem, "seconds": meta.get("seconds"), "when": f"build of {meta.get('executed', '?')}"})
+    glance.write(run_dir, book_dir)
+    info = reproducibility.collect(cfg, overrides, run_dir, plan_lines, chapters, stages)
+    reproducibility.write(book_dir, info)
+    write_toc(book_dir, [executed / s.name for s in every if (executed / s.name).exists()],
+              [*pages, reproducibility.PAGE])
     if build:
+        print("book: building the HTML (jupyter-book, strict) ...", flush=True)
         t0 = time.time()
         index = build_book(book_dir)
         timings["book_build"] = round(time.time() - t0, 1)
-        print(f"book: {index} ({time.time() - start:.0f} s in all)")
+        print(f"book: {index}", flush=True)
+        print(f"book: open it in a browser: file://{index.resolve()}  ({_dur(time.time() - start)} in all)", flush=True)
+    else:
+        print(f"notebooks done ({_dur(time.time() - start)} in all)", flush=True)
     write_timings(run_dir, cfg, timings, time.time() - start)
     return run_dir
+
+
+def _dur(s) -> str:
+    s = float(s)
+    return f"{s:.1f} s" if s < 90 else (f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.2f} h")
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _stage_printer(label: str):
+    """An nbclient on_cell_start hook: print each section heading (##, ###) as the notebook reaches it."""
+    def hook(cell=None, cell_index=None, **_):
+        if cell is None or cell.get("cell_type") != "markdown":
+            return
+        for line in str(cell.get("source", "")).splitlines():
+            m = re.match(r"^(#{2,3})\s+(.*\S)", line)
+            if m:
+                print(f"{label}: {m.group(2)}", flush=True)
+                return
+    return hook
+
+
+def _plan(cfg: DictConfig) -> list[str]:
+    """The dry-run planner's lines (what is reused, what recomputed), taken before anything runs."""
+    try:
+        from causalmix.experiments.dryrun import plan
+        return plan(cfg, "reproduce")
+    except Exception as e:  # noqa: BLE001  a partial config (tests) cannot be planned; the build goes on
+        return ["dry run", f"no plan: {type(e).__name__}: {_first_line(str(e))}"]
+
+
+def _earlier_timings(run_dir: Path) -> dict:
+    import json
+    try:
+        return json.loads((run_dir / "timings.json").read_text()).get("stages_s", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def config_key(cfg: DictConfig) -> str:
+    """What an executed notebook was made with: the resolved config, less `reproduce` (which chapters ran)."""
+    import hashlib
+    c = OmegaConf.to_container(cfg, resolve=True)
+    c.pop("reproduce", None)
+    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(c)).encode()).hexdigest()[:16]
+
+
+def chapters_to_run(every: list[Path], chosen: list[Path], executed: Path, key: str):
+    """The chosen notebooks, plus any other chapter whose executed copy is missing or was made with another
+    config (so the book is whole and of one config). Returns (to run, {kept notebook: its metadata})."""
+    import nbformat
+    run, kept = [], {}
+    for src in every:
+        if src in chosen:
+            run.append(src)
+            continue
+        dst = executed / src.name
+        why = None
+        if not dst.exists():
+            why = "it has no executed copy yet"
+        else:
+            try:
+                meta = nbformat.read(dst, as_version=4).metadata.get("causalmix", {})
+            except Exception:  # noqa: BLE001  unreadable: execute again
+                meta = {}
+            if meta.get("config_key") != key:
+                why = "its executed copy was made with another config"
+            else:
+                kept[src] = dict(meta)
+        if why:
+            print(f"{src.stem}: executed too, since {why}", flush=True)
+            run.append(src)
+    return run, kept
+
+
+def _scrub_obj(x, roots):
+    if isinstance(x, str):
+        return scrub(x, roots)
+    if isinstance(x, list):
+        return [_scrub_obj(v, roots) for v in x]
+    if isinstance(x, dict):
+        return {k: (v if str(k).startswith("image/") else _scrub_obj(v, roots)) for k, v in x.items()}
+    return x
+
+
+def finish_notebook(path: Path, roots, meta: dict) -> None:
+    """Make an executed notebook fit to publish: no absolute path of this machine in any text (images are
+    left alone), papermill's parameter cells removed from the page (tag remove-cell), and a record of the
+    config it was made with (metadata.causalmix) so a later one-chapter rebuild knows whether to keep it."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.from_dict(_scrub_obj(nb, roots))
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nb.metadata["causalmix"] = meta
+    nbformat.write(nb, path)
 
 
 def write_timings(run_dir: Path, cfg: DictConfig, stages: dict, total: float) -> Path:
@@ -128,6 +279,8 @@ def save_config(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Path:
 def select_notebooks(notebooks_dir: Path, names=None) -> list[Path]:
     """All notebooks/NN_*.ipynb in order, or the named subset ("01_data_pool" or "01_data_pool.ipynb")."""
     found = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if isinstance(names, str):       # reproduce.notebooks=03_causal_fit (one name, or a comma list)
+        names = [n.strip() for n in names.split(",") if n.strip()]
     if not names:
         if not found:
             raise ConfigError(f"no notebooks matching NN_*.ipynb in {notebooks_dir}")

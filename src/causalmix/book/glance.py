@@ -1,0 +1,168 @@
+"""The landing page's "Results at a glance": a Markdown fragment rendered from the run's results.json.
+
+`causalmix reproduce` writes it to book/generated/glance.txt (git-ignored) after the notebooks ran and before
+the book is built; book/intro.md includes it. Every sentence is computed from the numbers: a method whose
+paired confidence interval against Equal includes zero is said not to beat Equal. The paper's numbers
+(book/paper_numbers.yaml) stand beside ours, marked as the paper's.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+ORDER = ["Equal", "Natural", "RegMix", "CausalMix-A", "CausalMix-S"]
+FRAGMENT = "generated/glance.txt"   # not a page of its own (.md would be): book/intro.md includes it
+
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _triple(v) -> tuple[float, float, float]:
+    v = list(v or []) + [None] * 3
+    return _num(v[0]), _num(v[1]), _num(v[2])
+
+
+def _ci(v, signed: bool = True) -> str:
+    m, lo, hi = _triple(v)
+    if not math.isfinite(m):
+        return "n/a"
+    f = "+.2f" if signed else ".2f"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{m:{f}}"
+    return f"{m:{f}} [{lo:{f}}, {hi:{f}}]"
+
+
+def _methods(results: dict) -> list[str]:
+    seen = list(results.get("pooled_avg_dev") or {}) + list(results.get("pooled_vs_equal") or {})
+    return [m for m in ORDER if m in seen] + sorted({m for m in seen if m not in ORDER})
+
+
+def paper_cell(method: str, paper: dict | None) -> str:
+    """The paper's number for `method`: its gain over Equal per setting where both are reported."""
+    if not paper:
+        return ""
+    cells = []
+    for s in paper.get("settings", []):
+        scores = s.get("scores", {})
+        short = s.get("short") or s["name"].split(",")[-1].strip()
+        if method == "Equal" and "Equal" in scores:
+            cells.append(f"{scores['Equal']:.2f} ({short})")
+        elif method in scores and "Equal" in scores:
+            cells.append(f"{scores[method] - scores['Equal']:+.2f} ({short}: {scores[method]:.2f} vs "
+                         f"{scores['Equal']:.2f})")
+    return "; ".join(cells) or "not reported"
+
+
+def judge(diff, baseline: str = "Equal") -> str:
+    """The predicate of a plain sentence about a paired (mean, lo, hi) difference to a baseline."""
+    d, lo, hi = _triple(diff)
+    if not math.isfinite(d):
+        return f"has no paired comparison with {baseline} in this run."
+    ci = f"95% CI {lo:+.2f} to {hi:+.2f}" if math.isfinite(lo) and math.isfinite(hi) else "no CI"
+    if math.isfinite(lo) and lo > 0:
+        return f"beats {baseline}, by {d:+.2f} AvgDev points ({ci})."
+    if math.isfinite(hi) and hi < 0:
+        return f"is worse than {baseline}, by {d:+.2f} AvgDev points ({ci})."
+    return f"does not beat {baseline}: the paired difference is {d:+.2f} AvgDev points and its {ci} includes zero."
+
+
+def verdict(method: str, diff, baseline: str = "Equal") -> str:
+    return f"**{method}** {judge(diff, baseline)}"
+
+
+def render(results: dict | None, paper: dict | None = None, source: str = "outputs/<scale>/results.json",
+           link: str | None = None) -> str:
+    """The fragment's Markdown. `results` is results.json's content (None or {} when there is none)."""
+    if not results or not (results.get("pooled_avg_dev") or results.get("pooled_vs_equal")):
+        return (f"No results to show yet: `{source}` is absent or holds no main results; "
+                f"run `make book` (or `causalmix reproduce`) to compute them.\n")
+    out = []
+    states = results.get("target_states") or []
+    stamp = [f"scale `{results.get('scale', '?')}`", f"seed {results.get('seed', '?')}",
+             f"run of {results.get('updated', 'unknown date')}", f"commit `{results.get('commit') or 'unknown'}`"]
+    if results.get("proxy_runs"):
+        stamp.append(f"{results['proxy_runs']} proxy runs")
+    out.append("**This run:** " + ", ".join(stamp) + ".")
+    if results.get("scale") == "smoke":
+        out.append("")
+        out.append("*At the `smoke` scale every stage runs in minutes and the numbers mean nothing; the "
+                   "`cpu` scale is the one to read.*")
+    pairs = results.get("pooled_pairs")
+    seeds = results.get("target_seeds")
+    where = f"pooled over {len(states)} target states ({', '.join(states)})" if states else "pooled"
+    if seeds:
+        where += f" x {seeds} paired seeds"
+    out += ["", f"AvgDev (accuracy x 100) of the target model, {where}: mean [95% CI], and each method's paired "
+                "difference to Equal on the same (state, seed). The last column is **the paper's** number "
+                f"(arXiv {(paper or {}).get('arxiv', '2607.01104')}), for orientation only: other models, data "
+                "and benchmarks.", ""]
+    out.append("| method | AvgDev [95% CI] | vs Equal, paired [95% CI] | the paper: vs Equal |")
+    out.append("|---|---|---|---|")
+    avg, vs = results.get("pooled_avg_dev") or {}, results.get("pooled_vs_equal") or {}
+    for m in _methods(results):
+        diff = "(baseline)" if m == "Equal" else _ci(vs.get(m))
+        out.append(f"| {m} | {_ci(avg.get(m), signed=False)} | {diff} | {paper_cell(m, paper) or '—'} |")
+    out.append("")
+    vs_regmix = results.get("pooled_vs_regmix") or {}
+    for m in _methods(results):
+        if m == "Equal":
+            continue
+        line = verdict(m, vs.get(m))
+        if m in vs_regmix and m.startswith("CausalMix"):
+            line += f" Against RegMix, it {judge(vs_regmix[m], 'RegMix')}"
+        out.append(f"- {line}")
+    mde = _num(results.get("mde_pooled"))
+    if math.isfinite(mde):
+        out.append(f"- The smallest paired difference this design detects (80% power, 5% level) is "
+                   f"{mde:.2f} AvgDev points{f' ({pairs} pairs)' if pairs else ''}.")
+    ho = (results.get("heldout_spearman") or {}).get("avg_dev") or {}
+    if ho:
+        c, r = _num(ho.get("causalmix")), _num(ho.get("regmix"))
+        if math.isfinite(c) and math.isfinite(r):
+            better = "CausalMix" if c > r else ("RegMix" if r > c else "neither")
+            out.append(f"- Ranking held-out proxy runs (Spearman, AvgDev): CausalMix {c:.2f}, RegMix {r:.2f}; "
+                       f"{better} ranks them better." if better != "neither" else
+                       f"- Ranking held-out proxy runs (Spearman, AvgDev): both {c:.2f}.")
+    if paper:
+        shown = [f"{s['name']}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.get("scores", {}).items())
+                 for s in paper.get("settings", [])]
+        out += ["", f"The paper's reported AvgDev, from {paper.get('provenance', 'the paper')}: " + "; ".join(shown) + "."]
+    if link:
+        out += ["", f"Per-state tables, figures and the oracle's regret: {{doc}}`{link}`."]
+    out.append(f"\n*Read from `{source}`.*")
+    return "\n".join(out) + "\n"
+
+
+def load_paper(book_dir: Path | None = None) -> dict | None:
+    """book/paper_numbers.yaml (the given book dir's copy, else the repo's), or None when there is none."""
+    from causalmix.config import REPO_ROOT
+    f = Path(book_dir) / "paper_numbers.yaml" if book_dir is not None else None
+    if f is None or not f.is_file():
+        f = Path(REPO_ROOT) / "book" / "paper_numbers.yaml"
+    if not f.is_file():
+        return None
+    from omegaconf import OmegaConf
+    return OmegaConf.to_container(OmegaConf.load(f), resolve=True)
+
+
+def write(run_dir: Path, book_dir: Path, source: str | None = None) -> Path:
+    """Render run_dir/results.json into book_dir/generated/glance.txt; return the file."""
+    f = Path(run_dir) / "results.json"
+    try:
+        results = json.loads(f.read_text()) if f.is_file() else None
+    except json.JSONDecodeError:
+        results = None
+    link = "/executed/04_main_results" if (Path(book_dir) / "executed" / "04_main_results.ipynb").is_file() else None
+    if source is None:
+        from causalmix.book.notebook import path_roots, scrub
+        source = scrub(str(f.resolve()), path_roots(run_dir))
+    text = render(results, load_paper(book_dir), source, link)
+    out = Path(book_dir) / FRAGMENT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
