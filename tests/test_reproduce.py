@@ -56,7 +56,8 @@ def test_reproduce_passes_parameters_and_keeps_old_configs(fake_repo, capsys):
     assert OmegaConf.load(run / "config.yaml").scale == "smoke"
     assert (run / "overrides.txt").read_text() == "scale=smoke\n"
     assert (book / "executed" / "01_hello.ipynb").exists()
-    assert (book / "_toc.yml").read_text().count("- file:") == 1
+    assert (book / "_toc.yml").read_text().count("- file: executed/") == 1
+    assert (book / "generated" / "reproducibility.md").exists()      # the generated page is listed and present
     assert "01_hello.ipynb:" in capsys.readouterr().out
     assert not (book / "_build").exists()
 
