@@ -33,7 +33,8 @@ def test_all_four_notebooks_exist():
 def test_notebook_ran_with_the_given_parameters_and_drew_figures(smoke_book, name):
     book, run_dir = smoke_book
     text, images = outputs(book / "executed" / f"{name}.ipynb")
-    assert "scale=smoke" in text and str(run_dir) in text       # papermill's parameters reached it
+    assert "scale=smoke" in text and "out=<paths.out>" in text   # papermill's parameters reached it (paths scrubbed)
+    assert str(run_dir) not in text                               # no machine path in a published notebook
     assert images >= 1
 
 
