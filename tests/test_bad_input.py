@@ -50,6 +50,8 @@ def assert_one_line(rc, out, err, expected):
 # ============================================================================================ config
 
 CONFIG_CASES = [
+    ("pretrain.precision=fp16", "pretrain.precision='fp16': expected one of ['fp32', 'bf16']"),
+    ("target.precision=half", "target.precision='half': expected one of ['fp32', 'bf16']"),
     # unknown override / group option
     ("scale=huge", "bad config override in ['scale=huge']: In 'config': Could not find 'scale/huge'; "
                    "expected scale= one of ['cpu', 'paper', 'smoke']"),

@@ -148,6 +148,10 @@ def validate(cfg: DictConfig) -> None:
     for key in ("pretrain.lr", "proxy.lr", "proxy.epochs", "target.lr", "target.epochs",
                 "sweep.mixture.alpha"):
         _positive(cfg, key, float)
+    for key in ("pretrain.precision", "proxy.precision", "target.precision"):
+        v = OmegaConf.select(cfg, key, default="fp32")
+        if v not in ("fp32", "bf16"):
+            raise ConfigError(f"{key}={v!r}: expected one of ['fp32', 'bf16']")
     for key in ("noise", "dup", "trunc", "difficulty"):
         _range(cfg, f"data.state.{key}", 0.0, 1.0)
     _range(cfg, "data.state.amount", 1e-6, 1.0)

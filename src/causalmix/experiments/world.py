@@ -88,7 +88,8 @@ def base_model(cfg: DictConfig, size: str = "proxy", log=print) -> GPT:
         t0 = time.perf_counter()
         model.to(cfg.device)
         stats = fit(model, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
-                    lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device)
+                    lr=cfg.pretrain.lr, seed=cfg.seed, device=cfg.device,
+                    precision=cfg.pretrain.get("precision", "fp32"))
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f"{file.stem}.tmp{os.getpid()}")   # private to this process
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
