@@ -136,3 +136,18 @@ def test_a_runs_numbers_do_not_depend_on_which_runs_were_missing(tmp_path):
     resumed = run_sweep(b, log=lambda *_: None)
     drop = ["wall_seconds", "worker"]
     pd.testing.assert_frame_equal(straight.drop(columns=drop), resumed.drop(columns=drop), check_exact=True)
+
+
+def test_bench_scaling_measures_time_against_pool_size_and_run_count(tiny_cfg, capsys):
+    import json
+
+    from causalmix.experiments.bench import main
+    main(["scale=smoke", "data.pool_size=40", "data.bench_items=8", "data.covariates.score_samples=40",
+          "proxy.epochs=0.5", "sweep.batch=2", "+bench.only_scaling=true", "+bench.scaling_runs=[16,32]", f"paths.out={tiny_cfg.paths.out}"])
+    out = json.loads(capsys.readouterr().out)
+    pool = out["scaling"]["pool"]
+    assert [p["pool_size"] for p in pool] == [10, 20, 40, 80]
+    assert [p["steps"] for p in pool] == sorted(p["steps"] for p in pool) and pool[0]["steps"] < pool[-1]["steps"]
+    assert all(p["run_seconds"] > 0 for p in pool)
+    assert [f["runs"] for f in out["scaling"]["fit_policy"]] == [16, 32]
+    assert "proxy" not in out   # only the scaling part was asked for

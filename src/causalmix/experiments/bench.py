@@ -15,7 +15,10 @@ about 40% of a proxy's training and scoring time, which is most of why a d = 64 
 `mfu` = achieved FLOP/s over the matmul peak measured in the same process, in the dtype the stage
 runs in. The proxy and target models are freshly initialised at the configured size (speed does not
 depend on the weights), so the bench never pretrains. Optional knobs: +bench.reps=3 (median of reps; proxy batches),
-+bench.target_steps=40, +bench.fit_runs=512, +bench.timings=PATH (a JSON of book stage wall times).
++bench.target_steps=40, +bench.fit_runs=512, +bench.timings=PATH (a JSON of book stage wall times),
++bench.scaling=true (how a proxy run's time grows with the pool size, and fit + policy time with the number of
+runs: the measurements the book's cost figure draws; +bench.scaling_runs=[64,128] sets the run
+counts), +bench.only_scaling=true (skip the rest).
 """
 from __future__ import annotations
 
@@ -243,6 +246,24 @@ def fit_policy_bench(cfg, domains: list[str], n_runs: int) -> dict:
             "seconds": t2 - t0}
 
 
+def scaling(cfg, world, peaks: dict) -> dict:
+    """Wall time against the two sizes a user turns: the pool (and the samples a proxy trains on, which
+    follow it) and the number of proxy runs. One batch of sweep.batch proxies per pool size; fit + policy on
+    synthetic runs per run count. The sweep's wall time is then about n_runs x run seconds + fit seconds."""
+    pool = []
+    for f in (0.25, 0.5, 1.0, 2.0):
+        c = copy.deepcopy(cfg)
+        c.data.pool_size = max(8, int(round(cfg.data.pool_size * f)))
+        c.proxy.samples = max(8, int(round(cfg.proxy.samples * f)))
+        r = proxy_bench(c, world, peaks, 1)
+        pool.append({"pool_size": c.data.pool_size, "samples": c.proxy.samples, "steps": r["train"]["steps"],
+                     "run_seconds": r["run"]["seconds"], "train_seconds": r["train"]["seconds"],
+                     "score_seconds": r["score"]["seconds"], "covariates_seconds": r["covariates"]["seconds"]})
+    fit = [fit_policy_bench(cfg, world.domains, int(n)) for n in _opt(cfg, "scaling_runs", (64, 128, 256, 512))]
+    return {"pool": pool, "fit_policy": [{k: f[k] for k in ("runs", "fit_seconds", "policy_seconds", "seconds")}
+                                          for f in fit]}
+
+
 def book_stages(cfg) -> dict:
     f = _opt(cfg, "timings", None)
     f = Path(f) if f else path(cfg, "out") / "timings.json"
@@ -262,8 +283,13 @@ def bench(cfg) -> dict:
     world = build_world(cfg)
     out = {"scale": cfg.scale.name, "device": cfg.device, "threads": torch.get_num_threads(),
            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-           "peak_flops": {k: v["flops"] for k, v in peaks.items()},
-           "proxy": proxy_bench(cfg, world, peaks, reps)}
+           "peak_flops": {k: v["flops"] for k, v in peaks.items()}}
+    if _opt(cfg, "scaling", False) or _opt(cfg, "only_scaling", False):
+        out["scaling"] = scaling(cfg, world, peaks)
+    if _opt(cfg, "only_scaling", False):
+        out["bench_seconds"] = time.perf_counter() - t0
+        return out
+    out["proxy"] = proxy_bench(cfg, world, peaks, reps)
     out["proxy_run"] = out["proxy"].pop("run")
     out["target"] = target_bench(cfg, world, peaks)
     out["fit_policy"] = fit_policy_bench(cfg, world.domains, int(_opt(cfg, "fit_runs", 512)))
