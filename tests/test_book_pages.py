@@ -155,6 +155,7 @@ def test_scrub_hides_the_repo_the_run_dir_and_home():
     roots = notebook.path_roots("/elsewhere/run", ".cache")
     text = f"in /elsewhere/run/runs/a and {REPO_ROOT}/.cache/base and {Path.home()}/x"
     assert notebook.scrub(text, roots) == "in <paths.out>/runs/a and .cache/base and ~/x"
+    assert notebook.scrub("/b/executed/01.ipynb", notebook.path_roots(book="/b")) == "<book>/executed/01.ipynb"
     inside = notebook.path_roots(REPO_ROOT / "outputs" / "cpu")
     assert notebook.scrub(f"{REPO_ROOT}/outputs/cpu/results.json", inside) == "outputs/cpu/results.json"
 
@@ -277,7 +278,8 @@ def test_rendered_chapters_hide_plumbing_and_end_with_findings(smoke_book):
     for name in ("01_data_pool", "02_proxy_sweep", "03_causal_fit", "04_main_results"):
         page = (html / "executed" / f"{name}.html").read_text()
         assert "setup(overrides, run_dir)" not in page and "injected-parameters" not in page, name
-        assert "papermill" not in page.lower().split("<footer")[0] or "Parameters (papermill" not in page, name
+        assert "Parameters (papermill" not in page, name
+        assert not re.search(r"\[\d+/\d+\] \d\d_\w+\.ipynb", page), name       # terminal progress stays in the terminal
         assert "What we found" in page, name
         tail = page[page.index("What we found"):]
         assert "<li>" in tail, name                                     # the findings rendered as Markdown bullets
@@ -287,3 +289,13 @@ def test_rendered_chapters_hide_plumbing_and_end_with_findings(smoke_book):
     assert (html / "generated" / "reproducibility.html").exists()
     repro = (html / "generated" / "reproducibility.html").read_text()
     assert "reproduce.notebooks=[03_causal_fit]" in repro and "Package versions" in repro
+
+
+def test_choosing_chapters_is_not_a_config_change(tmp_path, capsys):
+    from causalmix.experiments.reproduce import save_config
+    cfg = OmegaConf.create({"seed": 0, "reproduce": {"notebooks": None}})
+    save_config(cfg, [], tmp_path)
+    save_config(OmegaConf.create({"seed": 0, "reproduce": {"notebooks": ["03_causal_fit"]}}), [], tmp_path)
+    assert not list(tmp_path.glob("config.*.yaml")) and "config changed" not in capsys.readouterr().out
+    save_config(OmegaConf.create({"seed": 1, "reproduce": {"notebooks": None}}), [], tmp_path)
+    assert len(list(tmp_path.glob("config.*.yaml"))) == 1

@@ -30,6 +30,9 @@ def fake_repo(tmp_path):
     nbs.mkdir()
     book.mkdir()
     shutil.copy(REPO_ROOT / "book" / "_config.yml", book / "_config.yml")
+    for extra in ("_ext", "_mathjax"):          # what _config.yml names: its local Sphinx extension, vendored MathJax
+        if (REPO_ROOT / "book" / extra).is_dir():
+            shutil.copytree(REPO_ROOT / "book" / extra, book / extra)
     # the real intro links to the real notebooks; this fake book has only its own
     (book / "intro.md").write_text("# A test book\n\nOne fake notebook follows.\n")
     make_notebook(

@@ -27,14 +27,15 @@ _state: dict = {"cfg": None, "overrides": [], "roots": []}
 
 # ---------------------------------------------------------------------------------------------- paths
 
-def path_roots(run_dir: str | Path | None = None, cache: str | Path | None = None) -> list[tuple[str, str]]:
+def path_roots(run_dir: str | Path | None = None, cache: str | Path | None = None,
+               book: str | Path | None = None) -> list[tuple[str, str]]:
     """(absolute prefix, replacement) pairs, longest prefix first: what `scrub` hides.
 
-    The run's output and cache directories read as their config keys when they lie outside the repo (inside
-    it, as paths relative to the repo root); the repo root itself reads as `.`; the home directory as `~`."""
+    The run's output and cache directories (and the book's) read as their names when they lie outside the
+    repo (inside it, as paths relative to the repo root); the repo root itself reads as `.`; home as `~`."""
     repo = str(Path(REPO_ROOT).resolve())
     pairs = []
-    for value, name in ((run_dir, "<paths.out>"), (cache, "<paths.cache>")):
+    for value, name in ((run_dir, "<paths.out>"), (cache, "<paths.cache>"), (book, "<book>")):
         if value:
             p = Path(value)
             p = (p if p.is_absolute() else Path(repo) / p).resolve()

@@ -51,7 +51,7 @@ def reproduce(
     run_dir = run_dir_of(cfg)
     earlier = _earlier_timings(run_dir)
     save_config(cfg, overrides, run_dir)
-    roots = path_roots(run_dir, OmegaConf.select(cfg, "paths.cache"))
+    roots = path_roots(run_dir, OmegaConf.select(cfg, "paths.cache"), book_dir)
     executed = book_dir / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     key = config_key(cfg)
@@ -59,7 +59,8 @@ def reproduce(
 
     print(f"causalmix reproduce: scale={OmegaConf.select(cfg, 'scale.name') or OmegaConf.select(cfg, 'scale')}, "
           f"{len(sources)} of {len(every)} notebooks to execute, results in {run_dir}", flush=True)
-    plan_lines = _plan(cfg)
+    # the planner's closing line says every notebook runs; which do is printed above and on the page
+    plan_lines = [ln for ln in _plan(cfg) if not ln.startswith("notebooks:")]
     for line in plan_lines[1:]:
         print(f"  {line}", flush=True)
 
@@ -79,7 +80,10 @@ def reproduce(
                     str(src), str(dst), parameters=params, kernel_name="python3",
                     cwd=str(notebooks_dir), progress_bar=False,
                     # ipykernel 7 logs a TCP-transport warning per kernel start; keep the run's output to one line each
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    extra_arguments=["--IPKernelApp.log_level=ERROR",
+                                     # fd 2 stays the terminal: progress lines (book.notebook) reach the user,
+                                     # never the page (ipykernel would otherwise copy fd output into the cell)
+                                     "--IPKernelApp.capture_fd_output=False"],
                     # nbclient's hook: each section heading the notebook reaches is the stage now running
                     on_cell_start=_stage_printer(label),
                 )
@@ -263,7 +267,7 @@ def save_config(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.yaml"
     text = OmegaConf.to_yaml(cfg, resolve=True)
-    if path.exists() and path.read_text() != text:
+    if path.exists() and path.read_text() != text and not _same_but_chapters(path, cfg):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
         old = run_dir / f"config.{stamp}.yaml"
         n = 1
@@ -274,6 +278,14 @@ def save_config(cfg: DictConfig, overrides: list[str], run_dir: Path) -> Path:
     path.write_text(text)
     (run_dir / "overrides.txt").write_text("".join(f"{o}\n" for o in overrides))
     return path
+
+
+def _same_but_chapters(path: Path, cfg: DictConfig) -> bool:
+    """The saved config differs from cfg only in `reproduce` (which chapters run): not a config change."""
+    try:
+        return config_key(OmegaConf.load(path)) == config_key(cfg)
+    except Exception:  # noqa: BLE001  unreadable: treat as changed, and keep it
+        return False
 
 
 def select_notebooks(notebooks_dir: Path, names=None) -> list[Path]:
