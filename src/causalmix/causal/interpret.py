@@ -242,7 +242,7 @@ def strategy_text(it: Interpretation, digits: int = 3, min_rho: float = 0.3) -> 
 def draw_trees(it: Interpretation, fontsize: int = 7):
     """The CATE tree and the policy tree side by side (econml's own matplotlib renderers)."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(17, 6.5), gridspec_kw={"width_ratios": [1.35, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(18, 6.5), gridspec_kw={"width_ratios": [1.2, 1]})
     it.cate.plot(ax=axes[0], feature_names=it.covariates, treatment_names=it.domains, fontsize=fontsize,
                  precision=3)
     axes[0].set_title(f"SingleTreeCateInterpreter: theta(x) per domain (vs {it.reference})")
