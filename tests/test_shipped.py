@@ -1,0 +1,62 @@
+"""The results that ship with the repo (outputs/cpu) are current, and recompute to the same numbers.
+
+`make book` on a fresh clone reuses the committed run stores of the default cpu config. That is only
+honest if (a) they sit under the key the current config and code compute, with nothing stale beside
+them, and (b) a run chosen at random, recomputed here, gives the shipped numbers within the tolerance
+that `causalmix.experiments.shipped` states (a shipped run was trained in a stacked block; the check
+retrains it alone, which rounds differently in bf16)."""
+from pathlib import Path
+
+import pytest
+
+from causalmix.config import REPO_ROOT, compose
+from causalmix.experiments import power
+from causalmix.experiments import shipped
+from causalmix.experiments.sweep import store_for
+from causalmix.experiments.target import target_store
+
+SHIPPED = REPO_ROOT / "outputs" / "cpu"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose([f"paths.out={SHIPPED}"])
+
+
+def _tracked(folder: Path) -> set[str]:
+    import subprocess
+    out = subprocess.run(["git", "ls-files", str(folder.relative_to(REPO_ROOT))], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return {Path(f).parts[3] for f in out if len(Path(f).parts) > 3}
+
+
+@pytest.mark.parametrize("kind", ["runs", "power", "target"])
+def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
+    store = {"runs": store_for, "power": power.floor_store, "target": target_store}[kind](cfg)
+    tracked = _tracked(SHIPPED / kind)
+    assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
+    assert tracked == {store.dir.name}, (
+        f"outputs/cpu/{kind} ships {sorted(tracked)} but this config and code key the store as "
+        f"{store.dir.name}: rerun `make book` and commit the new store (and remove the stale one)")
+
+
+def test_the_shipped_sweep_is_complete(cfg):
+    n = len(list(store_for(cfg).dir.glob("run_*.csv")))
+    assert n == cfg.sweep.n_runs, f"{n} of {cfg.sweep.n_runs} shipped proxy runs"
+
+
+def test_a_random_shipped_run_recomputes_within_tolerance(cfg):
+    lines = []
+    res = shipped.verify(cfg, n_runs=1, seed=None, log=lines.append)
+    (rid, diffs), = res.items()
+    assert not diffs, f"shipped run {rid} differs when recomputed: " + "; ".join(diffs)
+    assert lines and f"run {rid}: matches" in lines[-1]
+
+
+def test_compare_names_the_value_and_by_how_much():
+    shipped_row = {"avg_dev": 40.0, "acc_news": 30.0, "w_news": 0.25, "train_loss": 1.0}
+    assert shipped.compare(shipped_row, {"avg_dev": 40.5, "acc_news": 33.0, "w_news": 0.25, "train_loss": 9.0}) == []
+    bad = shipped.compare(shipped_row, {"avg_dev": 41.0, "acc_news": 36.0, "w_news": 0.26, "train_loss": 1.0})
+    assert bad[0].startswith("avg_dev: shipped 40.0000, recomputed 41.0000 (differs by +1.0000")
+    assert any(b.startswith("acc_news:") and "+6.0000" in b for b in bad)
+    assert any(b.startswith("w_news:") for b in bad)
