@@ -50,8 +50,6 @@ def assert_one_line(rc, out, err, expected):
 # ============================================================================================ config
 
 CONFIG_CASES = [
-    ("pretrain.precision=fp16", "pretrain.precision='fp16': expected one of ['fp32', 'bf16']"),
-    ("target.precision=half", "target.precision='half': expected one of ['fp32', 'bf16']"),
     # unknown override / group option
     ("scale=huge", "bad config override in ['scale=huge']: In 'config': Could not find 'scale/huge'; "
                    "expected scale= one of ['cpu', 'paper', 'smoke']"),
@@ -114,6 +112,9 @@ CONFIG_CASES = [
     ("estimator.cv=1", "estimator.cv=1: expected at least 2 cross-fitting folds"),
     ("estimator.model_y=xgb", "estimator.model_y='xgb': expected one of ['rf', 'gbr', 'lasso', 'ridge']"),
     ("estimator.covariates=[]", "estimator.covariates=[]: expected at least one covariate name or glob"),
+    ("pretrain.precision=fp16", "pretrain.precision='fp16': expected one of ['fp32', 'bf16']"),
+    ("target.precision=half", "target.precision='half': expected one of ['fp32', 'bf16']"),
+    ("estimator.features=cube", "estimator.features='cube': expected linear or sqrt"),
 ]
 
 

@@ -97,10 +97,19 @@ class FakeModel:
     treatment, others, covariates = ["A", "B", "C"], ["A", "B"], ["x1"]
     mean_mixture_ = {"A": 0.3, "B": 0.3, "C": 0.4}
 
-    def theta_stderr(self, X_df):
+    def theta_stderr(self, X_df, at=None):
         x = X_df["x1"].to_numpy()
         th = np.stack([np.where(x > 0.5, 2.0, -2.0), np.zeros_like(x)], axis=1)
         return th, np.full_like(th, 0.3)
+
+    def gain_bound(self, X_df, T_new, T_ref, z=0.0):      # linear in the shares, as MixtureEffectModel's
+        th, se = self.theta_stderr(X_df)
+        D = (np.atleast_2d(T_new) - np.atleast_2d(T_ref))[:, :2]
+        gain = (D * th).sum(axis=1)
+        return gain, gain - z * np.sqrt(((D * se) ** 2).sum(axis=1))
+
+    def predicted_gain(self, X_df, T_new, T_ref):
+        return self.gain_bound(X_df, T_new, T_ref)[0]
 
 
 @pytest.mark.parametrize("policy", ["analytic", "search"])
@@ -117,7 +126,7 @@ def test_recommend_follows_state_dependent_return(policy):
 
 def test_recommend_stays_put_without_evidence():
     class Noisy(FakeModel):
-        def theta_stderr(self, X_df):
+        def theta_stderr(self, X_df, at=None):
             th, _ = super().theta_stderr(X_df)
             return th, np.full_like(th, 5.0)  # |theta| = 2 < z * se
     X = pd.DataFrame({"x1": [0.2, 0.9]})

@@ -49,7 +49,7 @@ def _bench(a):
 def _fit(a):
     from causalmix.causal.estimator import main_fit
     main_fit(a.runs, a.treatment, a.covariates, a.outcome, a.out, estimator=a.estimator,
-             reference=a.reference, minimize=a.minimize)
+             reference=a.reference, minimize=a.minimize, features=a.features)
 
 
 def _recommend(a):
@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--estimator", default="causal_forest", choices=["causal_forest", "linear"])
     s.add_argument("--reference", default=None, help="treatment column to drop (default: the last)")
     s.add_argument("--minimize", action="store_true", help="lower outcome is better (a loss)")
+    s.add_argument("--features", default="sqrt", choices=["sqrt", "linear"],
+                   help="how shares enter the model: sqrt (diminishing returns, default) or linear")
     s.set_defaults(fn=_fit)
     s = sub.add_parser("recommend", help="propose a mixture per row of covariates")
     s.add_argument("--model", required=True)

@@ -231,6 +231,8 @@ def _validate_estimator(cfg: DictConfig, domains) -> None:
         raise ConfigError(f"estimator.name={e.name!r}: expected causal_forest or linear")
     if not isinstance(e.reference, str) or e.reference not in domains:
         raise ConfigError(f"estimator.reference={e.reference!r}: expected one of {list(domains)}")
+    if e.get("features", "linear") not in ("linear", "sqrt"):
+        raise ConfigError(f"estimator.features={e.features!r}: expected linear or sqrt")
     if e.outcome not in ("avg_dev", "avg_margin"):
         raise ConfigError(f"estimator.outcome={e.outcome!r}: expected avg_dev or avg_margin")
     nuisances = ("rf", "gbr", "lasso", "ridge")   # estimator.NUISANCES (not imported: it pulls in joblib)

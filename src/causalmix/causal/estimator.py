@@ -8,6 +8,19 @@ Mixture weights sum to 1, so the K shares are collinear; dropping the reference 
 theta_d(x) the marginal return of moving share from the reference domain to domain d in pool
 state x (one unit of share; a 0.1 move gains about 0.1 * theta_d).
 
+Diminishing returns (`features="sqrt"`, the default). Linear in T' at a given state, the model cannot
+see that a domain's first few percent of share are worth more than its last: with mixtures drawn across
+the whole simplex it then mispredicts both ends (book/method.md measures it). With sqrt features the
+treatment enters as phi(T') = sqrt(w + eps) for all K shares (the reference's as 1 - sum T'), via
+econml's `treatment_featurizer`:
+
+    Y = g(X) + theta_phi(X) . phi(T') + e.
+
+theta() then reports the marginal return at a mixture `at` (default: the runs' mean mixture),
+d Y / d w_d = theta_phi,d phi'(w_d) - theta_phi,ref phi'(w_ref): still "moving one unit of share from the
+reference to d", but now depending on where the mixture is. Gains between two mixtures
+(predicted_gain, the search policy) use phi itself, not the local slope.
+
 Sign convention: with minimize=True (e.g. Y is a loss) the model is fitted on -Y, so theta,
 effects(), predicted_gain() are always in "improvement" units (positive = better) and every
 policy maximizes. predict_outcome() is the one exception: it returns the user's Y units so it
@@ -25,6 +38,23 @@ import pandas as pd
 from causalmix.errors import ConfigError
 
 ESTIMATORS = ("causal_forest", "linear")
+FEATURES = ("linear", "sqrt")
+SQRT_EPS = 0.01     # phi(w) = sqrt(w + eps): finite slope at w = 0 (a domain left out of a mixture)
+
+
+class SqrtShares:
+    """phi(T') = sqrt([T', 1 - sum T'] + eps): all K shares, the reference's implied (an sklearn transformer,
+    picklable, so saved models load). The reference share is clipped at 0 against rounding."""
+
+    def fit(self, T, y=None):
+        return self
+
+    def transform(self, T):
+        T = np.atleast_2d(np.asarray(T, dtype=float))
+        return np.sqrt(np.c_[T, np.clip(1.0 - T.sum(axis=1, keepdims=True), 0.0, None)] + SQRT_EPS)
+
+    def fit_transform(self, T, y=None):
+        return self.transform(T)
 NUISANCES = ("rf", "gbr", "lasso", "ridge")
 
 
@@ -93,7 +123,7 @@ class MixtureEffectModel:
 
     def __init__(self, treatment, covariates, reference=None, estimator="causal_forest",
                  model_y="rf", model_t="rf", cv=3, n_estimators=400, min_samples_leaf=5,
-                 max_depth=None, honest=True, random_state=0, n_jobs=1):
+                 max_depth=None, honest=True, random_state=0, n_jobs=1, features="linear"):
         self.treatment = list(treatment)
         self.covariates = list(covariates)
         if len(self.treatment) < 2:
@@ -113,10 +143,12 @@ class MixtureEffectModel:
             raise ConfigError(f"n_estimators={n_estimators} must be a multiple of 4 (econml subforest size)")
         if int(cv) < 2:
             raise ConfigError(f"cv={cv}; expected at least 2 cross-fitting folds")
+        if features not in FEATURES:
+            raise ConfigError(f"features {features!r} unknown; expected one of {', '.join(FEATURES)}")
         self.options = dict(estimator=estimator, model_y=model_y, model_t=model_t, cv=int(cv),
                             n_estimators=int(n_estimators), min_samples_leaf=int(min_samples_leaf),
                             max_depth=max_depth, honest=bool(honest), random_state=int(random_state),
-                            n_jobs=int(n_jobs))
+                            n_jobs=int(n_jobs), features=features)
         self.others = [c for c in self.treatment if c != self.reference]  # T' columns, in order
         self.est_ = None
 
@@ -127,13 +159,23 @@ class MixtureEffectModel:
         multi = len(self.others) > 1
         my = _nuisance(o["model_y"], False, o["random_state"], o["n_jobs"])
         mt = _nuisance(o["model_t"], multi, o["random_state"], o["n_jobs"])
+        feat = {"treatment_featurizer": SqrtShares()} if self.features == "sqrt" else {}
         if o["estimator"] == "linear":
             return LinearDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],
-                             random_state=o["random_state"])
+                             random_state=o["random_state"], **feat)
         return CausalForestDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],
                                n_estimators=o["n_estimators"], min_samples_leaf=o["min_samples_leaf"],
                                max_depth=o["max_depth"], honest=o["honest"],
-                               random_state=o["random_state"], n_jobs=o["n_jobs"])
+                               random_state=o["random_state"], n_jobs=o["n_jobs"], **feat)
+
+    @property
+    def features(self):
+        return self.options.get("features", "linear")   # models saved before the option were linear
+
+    def phi(self, Tp):
+        """The treatment features the model is linear in: T' itself, or SqrtShares(T')."""
+        Tp = np.atleast_2d(np.asarray(Tp, dtype=float))
+        return SqrtShares().transform(Tp) if self.features == "sqrt" else Tp
 
     def fit(self, df, outcome, minimize=False):
         """Cross-fitted DML on the runs table; nuisance R^2 are kept (see nuisance_scores)."""
@@ -157,8 +199,9 @@ class MixtureEffectModel:
             return float(1.0 - (np.asarray(res) ** 2).sum() / ss) if ss > 0 else float("nan")
 
         self.scores_ = {"y": r2(y_res, y_s)}
+        F = self.phi(Tp)
         for j, c in enumerate(self.others):
-            self.scores_[f"t:{c}"] = r2(t_res[:, j], Tp[:, j])
+            self.scores_[f"t:{c}"] = r2(t_res[:, j], F[:, j])
         est._cached_values = None  # drop the cached training data: smaller pickles
         self.est_ = est
         self.outcome, self.minimize = outcome, bool(minimize)
@@ -194,52 +237,82 @@ class MixtureEffectModel:
         return T[:, idx]
 
     # -- effects ---------------------------------------------------------------------------------
-    def theta(self, X_df):
-        """(n, K-1) marginal returns of the non-reference domains (columns in self.others order)."""
-        self._check_fitted()
-        X = self._X(X_df)
-        return np.asarray(self.est_.const_marginal_effect(X)).reshape(len(X), len(self.others))
+    def _at(self, at, n):
+        """The mixture (K shares) where marginal returns are read: `at`, or the runs' mean mixture."""
+        if at is None:
+            at = self.mean_mixture_
+        return self._Tp(at, n)
 
-    def theta_stderr(self, X_df):
-        """(theta, stderr), each (n, K-1); stderr from econml's inference (BLB for the forest)."""
-        self._check_fitted()
-        X = self._X(X_df)
+    def _phi_effects(self, X):
+        """theta_phi and its stderr per treatment feature, each (n, d_phi)."""
         inf = self.est_.const_marginal_effect_inference(X)
-        shape = (len(X), len(self.others))
-        return np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
+        d = len(self.others) + (1 if self.features == "sqrt" else 0)
+        shape = (len(X), d)
+        return inf, np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
 
-    def effects(self, X_df, alpha=0.05):
-        """Long table: one row per (X row, non-reference domain) with theta, stderr and a (1-alpha) CI."""
+    def _slopes(self, Tp):
+        """(n, K-1, 2) chain-rule factors: d phi_d / d w_d, and -d phi_ref / d w_ref (sqrt features)."""
+        F = self.phi(Tp)
+        g = 0.5 / F
+        return g[:, :-1], -g[:, -1:]
+
+    def theta_stderr(self, X_df, at=None):
+        """(theta, stderr), each (n, K-1): marginal returns of the non-reference domains at mixture `at`
+        (linear features: the same everywhere). stderr from econml's inference (BLB for the forest); with sqrt
+        features it combines the two features' stderrs as if independent (a diagonal approximation)."""
         self._check_fitted()
         X = self._X(X_df)
-        inf = self.est_.const_marginal_effect_inference(X)
-        shape = (len(X), len(self.others))
-        th, se = np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
-        lo, hi = (np.asarray(a).reshape(shape) for a in inf.conf_int(alpha=alpha))
-        n, k = shape
+        _, th, se = self._phi_effects(X)
+        if self.features == "linear":
+            return th, se
+        own, ref = self._slopes(self._at(at, len(X)))
+        return th[:, :-1] * own + th[:, -1:] * ref, np.sqrt((se[:, :-1] * own) ** 2 + (se[:, -1:] * ref) ** 2)
+
+    def theta(self, X_df, at=None):
+        """(n, K-1) marginal returns of the non-reference domains (columns in self.others order) at `at`."""
+        return self.theta_stderr(X_df, at)[0]
+
+    def effects(self, X_df, alpha=0.05, at=None):
+        """Long table: one row per (X row, non-reference domain) with theta, stderr and a (1-alpha) CI
+        (normal, from stderr) of the marginal return at mixture `at` (default: the runs' mean mixture)."""
+        from scipy.stats import norm
+        th, se = self.theta_stderr(X_df, at)
+        n, k = th.shape
+        q = norm.ppf(1 - alpha / 2)
         return pd.DataFrame({
             "row": np.repeat(np.arange(n), k),
             "domain": np.tile(self.others, n),
-            "theta": th.ravel(), "ci_lo": lo.ravel(), "ci_hi": hi.ravel(), "stderr": se.ravel(),
+            "theta": th.ravel(), "ci_lo": (th - q * se).ravel(), "ci_hi": (th + q * se).ravel(), "stderr": se.ravel(),
         })
 
+    def gain_bound(self, X_df, T_new, T_ref, z=0.0):
+        """(gain, gain - z * its stderr) of T_new over T_ref per row: theta_phi . (phi(T_new) - phi(T_ref)),
+        stderr ||stderr_phi * dphi||_2 (diagonal). T_new may hold many mixtures for one X row."""
+        self._check_fitted()
+        X = self._X(X_df)
+        _, th, se = self._phi_effects(X)
+        Tn = self._Tp(T_new, len(X))
+        D = self.phi(Tn) - self.phi(self._Tp(T_ref, len(Tn)))
+        gain = (D * th).sum(axis=1)
+        return gain, gain - z * np.sqrt(((D * se) ** 2).sum(axis=1))
+
     def predicted_gain(self, X_df, T_new, T_ref):
-        """theta(X) . (T'_new - T'_ref): predicted improvement (positive = better) of T_new over T_ref."""
-        th = self.theta(X_df)
-        return (th * (self._Tp(T_new, len(th)) - self._Tp(T_ref, len(th)))).sum(axis=1)
+        """theta . (phi(T'_new) - phi(T'_ref)): predicted improvement (positive = better) of T_new over T_ref."""
+        return self.gain_bound(X_df, T_new, T_ref)[0]
 
     def predict_outcome(self, X_df, T_df):
-        """E[Y|X] + theta(X) . (T' - E[T'|X]) in the user's Y units, for held-out checks.
+        """E[Y|X] + theta(X) . (phi(T') - E[phi(T')|X]) in the user's Y units, for held-out checks.
 
-        E[Y|X] and E[T'|X] average the cv cross-fitting nuisance models (each saw (cv-1)/cv of the
+        E[Y|X] and E[phi(T')|X] average the cv cross-fitting nuisance models (each saw (cv-1)/cv of the
         runs); no model is refitted on all rows, so this is the same g, m DML used for theta."""
         self._check_fitted()
         X = self._X(X_df)
-        Tp = self._Tp(T_df, len(X))
+        F = self.phi(self._Tp(T_df, len(X)))
         ey = np.mean([m.predict(X) for ms in self.est_.models_y for m in ms], axis=0).reshape(len(X))
         et = np.mean([np.asarray(m.predict(X)).reshape(len(X), -1)
                       for ms in self.est_.models_t for m in ms], axis=0)
-        pred = ey + (self.theta(X_df) * (Tp - et)).sum(axis=1)
+        _, th, _ = self._phi_effects(X)
+        pred = ey + (th * (F - et)).sum(axis=1)
         return -pred if self.minimize else pred
 
     def nuisance_scores(self):
@@ -390,8 +463,13 @@ def main_fit(runs, treatment, covariates, outcome, out, estimator="causal_forest
     X = model._X(df)
     inf = model.est_.const_marginal_ate_inference(X)  # econml: mean over states, conservative stderr
     k = len(model.others)
-    mean = np.asarray(inf.mean_point).reshape(k)
-    lo, hi = (np.asarray(a).reshape(k) for a in inf.conf_int_mean(alpha=0.05))
+    d = k + (1 if model.features == "sqrt" else 0)
+    mean, se = np.asarray(inf.mean_point).reshape(d), np.asarray(inf.stderr_mean).reshape(d)
+    if model.features == "sqrt":   # marginal returns at the runs' mean mixture (see the module docstring)
+        own, ref = (a[0] for a in model._slopes(model._at(None, 1)))
+        mean, se = mean[:k] * own + mean[k] * ref, np.sqrt((se[:k] * own) ** 2 + (se[k] * ref) ** 2)
+        print("  (sqrt features: marginal returns at the runs' mean mixture)", file=file)
+    lo, hi = mean - 1.96 * se, mean + 1.96 * se
     th = model.theta(df)
     for j, d in enumerate(model.others):
         print(f"  {d:>20s}: {mean[j]:+.4f}  [{lo[j]:+.4f}, {hi[j]:+.4f}]  "

@@ -194,29 +194,28 @@ def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, f
     """One recommended mixture per row of X_df: the K treatment columns + predicted_gain.
 
     analytic: CausalMix-A on conservative_theta(theta, stderr, z).
-    search:   CausalMix-S maximizing the gain's lower bound theta.dT' - z*||stderr*dT'||_2.
-    predicted_gain is the point estimate theta(x).(w - w_ref) (improvement units, see estimator)."""
+    search:   CausalMix-S maximizing the gain's lower bound theta.dphi - z*||stderr*dphi||_2 (dphi = dT' for
+              linear features; see estimator.MixtureEffectModel.gain_bound).
+    predicted_gain is the point estimate of the gain of w over w_ref (improvement units, see estimator)."""
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} unknown; expected one of {', '.join(POLICIES)}")
     if z < 0:
         raise ConfigError(f"conservatism z={z}; expected >= 0")
     w0 = _check_ref(resolve_reference(model, w_ref), radius, floor)
-    theta, se = model.theta_stderr(X_df)
+    theta, se = model.theta_stderr(X_df, at=w0)      # marginal returns at the reference mixture
     oth = [model.treatment.index(c) for c in model.others]
     rows = []
     for i in range(len(theta)):
-        th_full = np.zeros(len(w0))
-        th_full[oth] = theta[i]
+        x = X_df.iloc[[i]]
         if policy == "analytic":
             tc = np.zeros(len(w0))
             tc[oth] = conservative_theta(theta[i], se[i], z)
             w = causalmix_analytic(tc, w0, radius, floor)
         else:
-            def score(C, th_full=th_full, se_i=se[i]):
-                D = C - w0
-                return D @ th_full - z * np.sqrt(((D[:, oth] * se_i) ** 2).sum(axis=1))
+            def score(C, x=x):
+                return model.gain_bound(x, C, w0, z)[1]
             w = causalmix_search(score, w0, radius, n_candidates, floor, seed, top_k)
-        rows.append(np.append(w, float((w - w0) @ th_full)))
+        rows.append(np.append(w, float(model.predicted_gain(x, w, w0)[0])))
     return pd.DataFrame(rows, columns=model.treatment + ["predicted_gain"], index=X_df.index)
 
 

@@ -61,7 +61,7 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
                                reference=f"w_{e.reference}", estimator=e.name, model_y=e.model_y,
                                model_t=e.model_t, cv=e.cv, n_estimators=e.n_estimators,
                                min_samples_leaf=e.min_samples_leaf, max_depth=e.max_depth, honest=e.honest,
-                               random_state=cfg.seed)
+                               random_state=cfg.seed, features=e.get("features", "linear"))
     return model.fit(runs, e.outcome)
 
 
