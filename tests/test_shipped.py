@@ -23,21 +23,23 @@ def cfg():
     return compose([f"paths.out={SHIPPED}"])
 
 
-def _tracked(folder: Path) -> set[str]:
+def _tracked_stores(folder: Path) -> set[Path]:
+    """The store folders (those holding run files) that git tracks under `folder`."""
     import subprocess
     out = subprocess.run(["git", "ls-files", str(folder.relative_to(REPO_ROOT))], cwd=REPO_ROOT,
                          capture_output=True, text=True, check=True).stdout.split()
-    return {Path(f).parts[3] for f in out if len(Path(f).parts) > 3}
+    return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
 @pytest.mark.parametrize("kind", ["runs", "power", "target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     store = {"runs": store_for, "power": power.floor_store, "target": target_store}[kind](cfg)
-    tracked = _tracked(SHIPPED / kind)
+    tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
-    assert tracked == {store.dir.name}, (
-        f"outputs/cpu/{kind} ships {sorted(tracked)} but this config and code key the store as "
-        f"{store.dir.name}: rerun `make book` and commit the new store (and remove the stale one)")
+    assert tracked == {store.dir.resolve()}, (
+        f"outputs/cpu/{kind} ships {sorted(str(p.relative_to(REPO_ROOT)) for p in tracked)} but this config and "
+        f"code key the store as {store.dir.relative_to(REPO_ROOT)}: rerun `make book` and commit the new store "
+        "(and remove the stale one)")
 
 
 def test_the_shipped_sweep_is_complete(cfg):
