@@ -34,6 +34,10 @@ def noise_floor(world: World, base, n_pairs: int, n_seeds: int, store: RunStore 
     """One row per (pair, seed): the pair fixes the pool state and the mixture, the seed the training draw.
     With a store, finished (pair, seed) runs are reused and new ones written as they finish."""
     cfg = world.cfg
+    if store is not None:   # the store says what made it, as the sweep's does (same config and code key)
+        from causalmix import lineage
+        from causalmix.experiments.sweep import sweep_manifest
+        lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
     rows = []
     for p in range(n_pairs):
         rng = rng_for(cfg, 6, p)
