@@ -14,6 +14,7 @@ from causalmix.experiments import power
 from causalmix.experiments import shipped
 from causalmix.experiments.sweep import store_for
 from causalmix.experiments.target import target_store
+from causalmix.experiments.world import base_file
 
 SHIPPED = REPO_ROOT / "outputs" / "cpu"
 
@@ -40,6 +41,25 @@ def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
         f"outputs/cpu/{kind} ships {sorted(str(p.relative_to(REPO_ROOT)) for p in tracked)} but this config and "
         f"code key the store as {store.dir.relative_to(REPO_ROOT)}: rerun `make book` and commit the new store "
         "(and remove the stale one)")
+
+
+def test_shipped_bases_are_the_ones_this_code_keys(cfg):
+    """The shipped runs were trained on these bases; a clone must load them, not pretrain its own draw."""
+    import subprocess
+    tracked = set(subprocess.run(["git", "ls-files", ".cache/base"], cwd=REPO_ROOT, capture_output=True,
+                                 text=True, check=True).stdout.split())
+    keyed = set()
+    for size in ("proxy", "target"):
+        file, _ = base_file(cfg, size)
+        keyed |= {str(file.relative_to(REPO_ROOT)), str(file.with_suffix(".json").relative_to(REPO_ROOT))}
+    assert tracked == keyed, (f"the repo ships bases {sorted(tracked)} but this config and code key {sorted(keyed)}: "
+                              "pretrain them with `make book`, `git add -f` the new files and remove the old ones")
+
+
+def test_the_shipped_proxy_base_is_what_this_code_pretrains(cfg):
+    lines = []
+    assert shipped.verify_base(cfg, "proxy", log=lines.append) == []
+    assert lines and lines[0].startswith("proxy base: recomputed weights differ")
 
 
 def test_the_shipped_sweep_is_complete(cfg):
