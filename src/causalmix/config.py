@@ -190,7 +190,7 @@ def validate(cfg: DictConfig) -> None:
     if not _is_number(share) or not 0 <= share < 1 / len(domains):
         raise ConfigError(f"sweep.mixture.min_share={share!r}: expected 0 <= min_share < 1/{len(domains)}")
     _strings(cfg, "target.methods")
-    known = {"equal", "natural", "regmix", "causalmix_a", "causalmix_s"}
+    known = {"equal", "natural", "regmix", "dmo", "causalmix_a", "causalmix_s"}
     bad = [m for m in cfg.target.methods if m not in known]
     if bad:
         raise ConfigError(f"target.methods has {bad}: expected a subset of {sorted(known)}")

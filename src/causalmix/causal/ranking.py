@@ -145,6 +145,17 @@ def regmix_method(treatment: list[str], outcome: str, seed: int = 0) -> Fit:
     return fit
 
 
+def dmo_method(treatment: list[str], per_domain: list[str]) -> Fit:
+    """DMO-style: one power law per domain in its own share (causal/dmo.py), state ignored; the mean of the
+    laws predicts the outcome (the outcome must be the mean of the `per_domain` columns)."""
+    def fit(train):
+        from causalmix.causal.dmo import DMOLaw
+        names = [c[2:] if c.startswith("w_") else c for c in treatment]
+        m = DMOLaw().fit(train[treatment].set_axis(names, axis=1), train[per_domain].set_axis(names, axis=1))
+        return lambda held: m.predict(held[treatment].set_axis(names, axis=1))
+    return fit
+
+
 def forest_method(treatment: list[str], covariates: list[str], outcome: str, seed: int = 0) -> Fit:
     """No orthogonalisation: one random forest of the outcome on mixture and state together."""
     def fit(train):

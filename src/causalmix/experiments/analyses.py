@@ -7,7 +7,7 @@ import pandas as pd
 
 from causalmix.causal import observational as ob
 from causalmix.causal import ranking as rk
-from causalmix.experiments.target import fit_effect_model
+from causalmix.experiments.target import fit_effect_model, per_domain_prefix
 
 REFERENCE = "CausalMix (DML)"
 
@@ -18,6 +18,7 @@ def ranking(cfg, runs: pd.DataFrame, domains: list[str], X_cols: list[str]) -> d
     methods = {
         REFERENCE: rk.effect_model_method(lambda train: fit_effect_model(cfg, train, domains)),
         "RegMix (mixture only)": rk.regmix_method(w_cols, y_col, seed=cfg.seed),
+        "DMO (per-domain laws)": rk.dmo_method(w_cols, [f"{per_domain_prefix(y_col)}{d}" for d in domains]),
         "Ridge (mixture only)": rk.mixture_linear_method(w_cols, y_col),
         "Forest on (T, X), no DML": rk.forest_method(w_cols, X_cols, y_col, seed=cfg.seed),
         "Equal (constant)": rk.constant_method(y_col),

@@ -19,7 +19,7 @@ from causalmix.experiments.proxy import measure_pool
 from causalmix.book.report import mean_ci
 from causalmix.experiments.world import World, base_model, build_world, rng_for
 
-BASELINES = ("equal", "natural", "regmix")
+BASELINES = ("equal", "natural", "regmix", "dmo")
 
 
 @dataclass
