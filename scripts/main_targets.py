@@ -4,11 +4,13 @@
 
 Each process fits the same models on the finished sweep (deterministic), proposes the same mixtures, and
 runs its share of the (state, candidate) pairs: every configured state's methods, plus the oracle state's
-grid. Notebook 04 then finds every run in the store and only reads it. Useful where one process cannot
+grid, plus the ablations' variants (notebook 06). Notebooks 04 and 06 then find every run in the store and
+only read it. Useful where one process cannot
 keep the cores busy (small models on a few threads) or on a machine with several devices."""
 import sys
 
 from causalmix.config import compose
+from causalmix.experiments import ablations as ab
 from causalmix.experiments import mainresults as mr
 from causalmix.experiments import target as tg
 from causalmix.experiments.sweep import store_for
@@ -30,6 +32,9 @@ for s in states:
                       if not any(same(w, p) for p in s.mixtures.values())})
         cands.update(s.mixtures)
     jobs += [(s, m, w) for m, w in cands.items()]
+if list(cfg.ablations.run):
+    proposals = ab.propose(cfg, runs, states, log=lambda *_: None)
+    jobs += [(s, m, w) for s in states for m, w in proposals.get(s.name, {}).items()]
 mine = jobs[part::parts]
 print(f"part {part}/{parts}: {len(mine)} of {len(jobs)} (state, candidate) pairs x {cfg.target.seeds} seeds", flush=True)
 for s, m, w in mine:

@@ -19,7 +19,7 @@ from causalmix.experiments.store import RunStore
 from causalmix.experiments.sweep import sweep_spec
 from causalmix.experiments.world import World, base_model, rng_for
 
-METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix",
+METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix", "dmo": "DMO",
                  "causalmix_a": "CausalMix-A", "causalmix_s": "CausalMix-S"}
 
 
@@ -66,7 +66,7 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
 
 
 def fit_methods(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> dict:
-    """The fits every target state shares: the causal model, and RegMix's (state-agnostic) mixture."""
+    """The fits every target state shares: the causal model, and RegMix's and DMO's (state-agnostic) mixtures."""
     from causalmix.causal.baselines import RegMix
     out = {}
     if {"causalmix_a", "causalmix_s"} & set(cfg.target.methods):
@@ -76,7 +76,35 @@ def fit_methods(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]) -> dict
         reg = RegMix(seed=cfg.seed).fit(runs[w_cols].rename(columns=dict(zip(w_cols, domains))),
                                         runs[cfg.estimator.outcome].to_numpy())
         out["regmix"] = reg.propose(n_samples=r.n_samples, top_k=r.top_k, seed=cfg.seed)
+    if "dmo" in cfg.target.methods:
+        out["dmo"] = fit_dmo(cfg, runs, domains).propose(floor=cfg.policy.floor)
     return out
+
+
+def per_domain_prefix(outcome: str) -> str:
+    """The per-domain columns whose mean is the outcome: acc_<d> for avg_dev, margin_<d> for avg_margin."""
+    prefixes = {"avg_dev": "acc_", "avg_margin": "margin_"}
+    if outcome not in prefixes:
+        raise ConfigError(f"the DMO baseline fits per-domain laws of estimator.outcome={outcome!r}; "
+                          f"expected one of {', '.join(prefixes)}")
+    return prefixes[outcome]
+
+
+def fit_dmo(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
+    """The DMO-style per-domain laws (causal/dmo.py), fitted on the proxy runs, state ignored."""
+    from causalmix.causal.dmo import DMOLaw
+    pre = per_domain_prefix(cfg.estimator.outcome)
+    return DMOLaw().fit(runs[[f"w_{d}" for d in domains]].set_axis(domains, axis=1),
+                        runs[[f"{pre}{d}" for d in domains]].set_axis(domains, axis=1))
+
+
+def reference_mixture(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], natural: dict) -> dict:
+    """The policies' reference (policy.reference_mixture): the target pool's natural mixture, Equal, or the
+    proxy runs' mean mixture."""
+    from causalmix.causal.baselines import equal_mixture
+    w_cols = [f"w_{d}" for d in domains]
+    return {"natural": natural, "equal": equal_mixture(domains),
+            "mean": dict(zip(domains, runs[w_cols].mean().to_numpy()))}[cfg.policy.reference_mixture]
 
 
 def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs: dict, natural: dict,
@@ -85,17 +113,15 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
     from causalmix.causal.baselines import equal_mixture
     from causalmix.causal.policy import recommend
     fits = fits if fits is not None else fit_methods(cfg, runs, domains)
-    w_cols = [f"w_{d}" for d in domains]
-    ref = {"natural": natural, "equal": equal_mixture(domains),
-           "mean": dict(zip(domains, runs[w_cols].mean().to_numpy()))}[cfg.policy.reference_mixture]
+    ref = reference_mixture(cfg, runs, domains, natural)
     out, info = {}, {}
     for m in cfg.target.methods:
         if m == "equal":
             out[m] = equal_mixture(domains)
         elif m == "natural":
             out[m] = dict(natural)
-        elif m == "regmix":
-            out[m] = dict(fits["regmix"])
+        elif m in ("regmix", "dmo"):
+            out[m] = dict(fits[m])
         else:
             model = fits["model"]
             X = pd.DataFrame([target_covs])[model.covariates]

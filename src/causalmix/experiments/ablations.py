@@ -1,0 +1,163 @@
+"""Ablations: CausalMix-S with one part changed, judged by target runs on the main results' states.
+
+Each variant in `ablations.variants` states only its delta from the configured CausalMix-S:
+
+- `estimator: {...}` and `policy: {...}` merge into the config (e.g. `estimator: {name: linear}`,
+  `policy: {radius: 0.15}`, `estimator: {reference: bible}`);
+- `estimator: {covariates: [const]}` fits the same forest on a constant covariate: one effect for every
+  pool, a state-agnostic model that is otherwise CausalMix;
+- `dml: false` drops orthogonalisation: a random forest of the outcome on the raw shares and covariates,
+  and the same trust-region search over its predicted gain (no standard errors, so no conservatism).
+
+`ablations.run` lists the variants to run. Every variant proposes one mixture per state in `target.states`;
+its target runs pair with CausalMix-S's by (state, seed), and the table is the paired difference to it,
+pooled over states and seeds. A variant that proposes CausalMix-S's own mixture reuses its runs and differs
+by exactly 0."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from causalmix.book.report import mean_ci
+from causalmix.errors import ConfigError
+from causalmix.experiments import target as tg
+
+BASE = "causalmix_s"
+KEYS = {"estimator", "policy", "dml"}
+PREFIX = "ablation:"
+
+
+def check(cfg: DictConfig) -> list[str]:
+    """The variants to run, each checked: one line naming a bad value, before any fit."""
+    variants = cfg.ablations.variants
+    names = list(cfg.ablations.run)
+    unknown = [n for n in names if n not in variants]
+    if unknown:
+        raise ConfigError(f"ablations.run has {unknown}: expected names from ablations.variants {list(variants)}")
+    if BASE not in cfg.target.methods:
+        raise ConfigError(f"ablations compare with {BASE}, which target.methods {list(cfg.target.methods)} lacks")
+    for n in names:
+        spec = variants[n]
+        bad = sorted(set(spec) - KEYS)
+        if bad:
+            raise ConfigError(f"ablations.variants.{n} has {bad}: expected only {sorted(KEYS)}")
+        if "dml" in spec and not isinstance(spec.dml, bool):
+            raise ConfigError(f"ablations.variants.{n}.dml={spec.dml!r}: expected true or false")
+        from causalmix.config import validate
+        validate(variant_cfg(cfg, spec))
+    return names
+
+
+def variant_cfg(cfg: DictConfig, spec) -> DictConfig:
+    return OmegaConf.merge(cfg, {k: spec[k] for k in ("estimator", "policy") if k in spec})
+
+
+def label(method: str) -> str:
+    return method[len(PREFIX):] if method.startswith(PREFIX) else tg.METHOD_LABELS.get(method, method)
+
+
+class _RawForest:
+    """No orthogonalisation: E[Y | T, X] by one random forest; a mixture's gain is a difference of predictions."""
+
+    def __init__(self, cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
+        from sklearn.ensemble import RandomForestRegressor
+        self.w_cols = [f"w_{d}" for d in domains]
+        self.x_cols = tg.covariate_columns(cfg, runs.columns)
+        e = cfg.estimator
+        self.forest = RandomForestRegressor(n_estimators=int(e.n_estimators), min_samples_leaf=int(e.min_samples_leaf),
+                                            max_features=0.5, random_state=int(cfg.seed), n_jobs=1)
+        self.forest.fit(runs[self.w_cols + self.x_cols].to_numpy(float), runs[e.outcome].to_numpy(float))
+
+    def score(self, x: dict):
+        xs = np.array([float(x[c]) for c in self.x_cols])
+
+        def predict(W):
+            W = np.atleast_2d(W)
+            return self.forest.predict(np.hstack([W, np.repeat(xs[None], len(W), axis=0)]))
+        return predict
+
+
+def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dict[str, dict[str, dict]]:
+    """{state: {"ablation:<variant>": mixture}} for every variant in ablations.run and state in target.states."""
+    from causalmix.causal.policy import causalmix_search, recommend
+    domains = [c[2:] for c in runs.columns if c.startswith("w_")]
+    main = [s for s in states if s.name in cfg.target.states]
+    out = {s.name: {} for s in main}
+    runs = pd.concat([runs, pd.Series(0.0, index=runs.index, name="const")], axis=1)   # no_covariates
+    for name in check(cfg):
+        spec = cfg.ablations.variants[name]
+        v = variant_cfg(cfg, spec)
+        p = v.policy
+        if spec.get("dml", True):
+            model = tg.fit_effect_model(v, runs, domains)
+        else:
+            forest = _RawForest(v, runs, domains)
+        for s in main:
+            ref = tg.reference_mixture(v, runs, domains, s.natural)
+            w0 = np.array([ref[d] for d in domains])
+            x = {**s.covariates, "const": 0.0}
+            if spec.get("dml", True):
+                rec = recommend(model, pd.DataFrame([x])[model.covariates], w0, policy="search", radius=p.radius,
+                                z=p.z, floor=p.floor, n_candidates=p.search_candidates, seed=cfg.seed)
+                w = [float(rec.iloc[0][f"w_{d}"]) for d in domains]
+            else:
+                f = forest.score(x)
+                base = f(w0)[0]
+                w = causalmix_search(lambda C: f(C) - base, w0, p.radius, p.search_candidates, p.floor, cfg.seed)
+            out[s.name][PREFIX + name] = dict(zip(domains, map(float, w)))
+        log(f"ablation {name}: proposed a mixture for {len(main)} states")
+    return out
+
+
+def run(world, states: list, proposals: dict[str, dict[str, dict]], log=print) -> pd.DataFrame:
+    """Each state's variants beside CausalMix-S's own mixture, on the same paired seeds."""
+    frames = []
+    for s in states:
+        if s.name in proposals:
+            frames.append(tg.run_targets(world, {BASE: s.mixtures[BASE], **proposals[s.name]}, s.pool, s.name, log=log))
+    return pd.concat(frames, ignore_index=True)
+
+
+def moved(states: list, proposals: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """How far each variant's mixture is from CausalMix-S's (total-variation distance), per state."""
+    rows = []
+    for s in states:
+        for m, w in proposals.get(s.name, {}).items():
+            rows.append({"variant": label(m), "state": s.name,
+                         "TV to CausalMix-S": 0.5 * sum(abs(w[d] - s.mixtures[BASE][d]) for d in w)})
+    return pd.DataFrame(rows).pivot(index="variant", columns="state", values="TV to CausalMix-S")
+
+
+def table(res: pd.DataFrame, value: str = "avg_dev") -> pd.DataFrame:
+    """Per variant, per state and pooled over (state, seed): its mean and its paired difference to CausalMix-S
+    with a 95% CI (columns as the main results', so figures.paired_diffs draws it)."""
+    wide = res.pivot_table(index=["state", "seed"], columns="method", values=value)
+    c = "vs CausalMix-S"
+    rows = []
+    for m in [m for m in wide.columns if m.startswith(PREFIX)]:
+        d_all = (wide[m] - wide[BASE]).dropna()
+        states = list(dict.fromkeys(d_all.index.get_level_values("state")))
+        for st in [*states, "pooled"]:
+            d = d_all if st == "pooled" else d_all.xs(st, level="state")
+            mean, lo, hi = mean_ci(d)
+            v = wide[m] if st == "pooled" else wide[m].xs(st, level="state")
+            rows.append({"state": st, "method": label(m), value: float(v.mean()), c: mean, f"{c} lo": lo,
+                         f"{c} hi": hi, "pairs": len(d)})
+    return pd.DataFrame(rows)
+
+
+def sentences(tab: pd.DataFrame, value: str = "avg_dev") -> list[str]:
+    """One line per variant, computed from its pooled paired CI against CausalMix-S."""
+    c, out = "vs CausalMix-S", []
+    for _, r in tab[tab.state == "pooled"].iterrows():
+        m, lo, hi = r[c], r[f"{c} lo"], r[f"{c} hi"]
+        if m == 0 and (lo == hi == 0 or not np.isfinite(lo)):
+            verdict = "proposes the same mixtures as"
+        elif not (np.isfinite(lo) and np.isfinite(hi)):
+            verdict = "cannot be told apart (too few pairs) from"
+        else:
+            verdict = "does better than" if lo > 0 else "does worse than" if hi < 0 else "is not distinguishable from"
+        out.append(f"**{r.method}** {verdict} CausalMix-S: {m:+.2f} [{lo:+.2f}, {hi:+.2f}] {value} over "
+                   f"{r.pairs} (state, seed) pairs.")
+    return out

@@ -1,0 +1,57 @@
+"""Ablations: variants state deltas, bad ones are one clear line, and the table pairs them with CausalMix-S."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalmix.config import compose
+from causalmix.errors import ConfigError
+from causalmix.experiments import ablations as ab
+
+
+def test_every_configured_variant_is_valid_and_states_only_a_delta():
+    cfg = compose([])
+    names = ab.check(cfg)
+    assert set(names) == set(cfg.ablations.run)
+    v = ab.variant_cfg(cfg, cfg.ablations.variants.small_radius)
+    assert v.policy.radius == 0.15 and v.estimator == cfg.estimator      # nothing else changed
+    v = ab.variant_cfg(cfg, cfg.ablations.variants.linear_dml)
+    assert v.estimator.name == "linear" and v.policy == cfg.policy
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["ablations.run=[nope]"], r"ablations.run has \['nope'\]: expected names from ablations.variants"),
+    (["+ablations.variants.bad={model: {n_layer: 9}}", "ablations.run=[bad]"],
+     r"ablations.variants.bad has \['model'\]: expected only \['dml', 'estimator', 'policy'\]"),
+    (["+ablations.variants.bad={dml: maybe}", "ablations.run=[bad]"], r"ablations.variants.bad.dml='maybe'"),
+    (["+ablations.variants.bad={policy: {radius: 2.0}}", "ablations.run=[bad]"], r"radius"),
+    (["target.methods=[equal,causalmix_a]"], r"ablations compare with causalmix_s, which target.methods"),
+])
+def test_a_bad_variant_is_one_line_before_any_fit(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        ab.check(compose(overrides))
+
+
+def _res():
+    rows = []
+    for state in ("a", "b"):
+        for seed in range(3):
+            base = 40.0 + seed
+            rows += [{"state": state, "seed": seed, "method": "causalmix_s", "avg_dev": base},
+                     {"state": state, "seed": seed, "method": "ablation:worse", "avg_dev": base - 1.0 - 0.1 * seed},
+                     {"state": state, "seed": seed, "method": "ablation:same", "avg_dev": base}]
+    return pd.DataFrame(rows)
+
+
+def test_table_pairs_each_variant_with_causalmix_s_by_state_and_seed():
+    tab = ab.table(_res())
+    pooled = tab[tab.state == "pooled"].set_index("method")
+    assert pooled.loc["worse", "vs CausalMix-S"] == pytest.approx(-1.1)
+    assert pooled.loc["worse", "pairs"] == 6
+    assert pooled.loc["worse", "vs CausalMix-S hi"] < 0
+    assert pooled.loc["same", "vs CausalMix-S"] == 0
+    per_state = tab[(tab.state == "a") & (tab.method == "worse")].iloc[0]
+    assert per_state.pairs == 3 and per_state["vs CausalMix-S"] == pytest.approx(-1.1)
+    lines = ab.sentences(tab)
+    assert any(line.startswith("**worse** does worse than CausalMix-S: -1.10") for line in lines)
+    assert any(line.startswith("**same** proposes the same mixtures as CausalMix-S") for line in lines)
+    assert np.isfinite(pooled.loc["worse", "avg_dev"])
