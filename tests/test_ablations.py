@@ -55,3 +55,13 @@ def test_table_pairs_each_variant_with_causalmix_s_by_state_and_seed():
     assert any(line.startswith("**worse** does worse than CausalMix-S: -1.10") for line in lines)
     assert any(line.startswith("**same** proposes the same mixtures as CausalMix-S") for line in lines)
     assert np.isfinite(pooled.loc["worse", "avg_dev"])
+
+
+def test_findings_say_where_knowing_the_state_could_pay():
+    tab = ab.table(_res())
+    dist = pd.DataFrame({"a": [0.0, 0.2], "b": [0.0, 0.0]}, index=["no_covariates", "worse"])
+    lines = ab.findings(tab, dist)
+    assert any("the pool's measured state never changed CausalMix's choice" in line for line in lines)
+    assert any(line.startswith("Proposing CausalMix-S's own mixture in every state: no_covariates") for line in lines)
+    dist.loc["no_covariates", "b"] = 0.1
+    assert any("differs from CausalMix-S's in 1 of 2 states (b)" in line for line in ab.findings(tab, dist))

@@ -149,6 +149,35 @@ def test_collect_from_the_real_config(tmp_path):
     assert str(tmp_path) not in md and str(REPO_ROOT) not in md
 
 
+COST = {"file": "book/measurements/cost-cpu.json", "scale": "cpu", "cpu": "x86_64", "threads": 2, "torch": "2.13.0",
+        "commit": "abc1234", "date": "2026-11-29 18:00", "loadavg_1min": {"start": 0.1, "end": 1.9, "cores": 2},
+        "this": {"n_runs": 128, "pool_size": 240},
+        "scaling": {"pool": [{"pool_size": n, "samples": n, "steps": n, "run_seconds": n / 40, "train_seconds": n / 100,
+                              "score_seconds": 1.0, "covariates_seconds": n / 1000} for n in (60, 120, 240, 480)],
+                    "fit_policy": [{"runs": n, "fit_seconds": n / 50, "policy_seconds": 0.5, "seconds": n / 50 + 0.5}
+                                   for n in (64, 128, 256, 512)]}}
+
+
+def test_reproducibility_page_shows_what_the_runs_cost_and_projects_this_build(tmp_path):
+    md = reproducibility.render(info(cost=COST))
+    assert "## What the runs cost" in md and "`book/measurements/cost-cpu.json`" in md
+    assert "| 240 | 240 | 240 | 6.00 s |" in md                      # a run at pool 240: 240 / 40 s
+    assert "| 512 | 10.2 s | 0.5 s | 10.7 s |" in md
+    assert "128 x 6.00 s + 3 s = 12.9 min" in md                      # 768 s + fit at 128 runs (3.06 s) = 12.85 min
+    assert "![Wall time against the pool size and the number of proxy runs](cost.png)" in md
+    png = reproducibility.cost_figure(COST, tmp_path / "cost.png")
+    assert png.stat().st_size > 10_000
+    none = reproducibility.render(info(cost=None))
+    assert "No scaling measurement ships for this scale" in none and "cost.png" not in none
+
+
+def test_the_shipped_cost_measurement_is_read_for_the_cpu_book():
+    c = reproducibility.cost("cpu", {"n_runs": 128, "pool_size": 240})
+    assert c is not None, "book/measurements/cost-cpu.json is missing: `make bench ARGS='+bench.only_scaling=true +bench.out=book/measurements/cost-cpu.json'`"
+    assert c["scale"] == "cpu" and len(c["scaling"]["pool"]) >= 3 and len(c["scaling"]["fit_policy"]) >= 3
+    assert all(p["run_seconds"] > 0 for p in c["scaling"]["pool"])
+
+
 # ------------------------------------------------------------------------------------------ notebook helpers
 
 def test_scrub_hides_the_repo_the_run_dir_and_home():

@@ -2,11 +2,13 @@
 
 `collect` gathers what the page says (the resolved config, package versions, git commit and whether the tree
 was dirty, the machine, wall time per stage, what was reused and what recomputed, the corpora and their
-licences); `render` turns that plain dict into Markdown, so the page can be tested from a hand-made dict.
+licences, and what the runs cost: the shipped scaling measurement `book/measurements/cost-<scale>.json`);
+`render` turns that plain dict into Markdown, so the page can be tested from a hand-made dict.
 No absolute path of the build machine reaches the page: every string passes through `scrub`.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -17,6 +19,8 @@ from causalmix.book.notebook import path_roots, scrub
 from causalmix.config import REPO_ROOT
 
 PAGE = "generated/reproducibility"
+MEASUREMENTS = REPO_ROOT / "book" / "measurements"
+COST_FIGURE = "cost.png"
 PACKAGES = ["torch", "numpy", "pandas", "scipy", "scikit-learn", "econml", "lightgbm", "matplotlib", "seaborn",
             "hydra-core", "omegaconf", "papermill", "nbclient", "ipykernel", "jupyter-book", "sphinx", "myst-nb",
             "causalmix"]
@@ -131,7 +135,20 @@ def collect(cfg, overrides, run_dir: Path, plan: list[str], chapters: list[dict]
         "chapters": chapters,
         "corpora": rows,
         "roots": path_roots(run_dir, OmegaConf.select(cfg, "paths.cache")),
+        "cost": cost(str(OmegaConf.select(cfg, "scale.name") or ""),
+                     {"n_runs": OmegaConf.select(cfg, "sweep.n_runs"), "pool_size": OmegaConf.select(cfg, "data.pool_size")}),
     }
+
+
+def cost(scale: str, this: dict | None = None) -> dict | None:
+    """The shipped measurement of how wall time grows (`causalmix bench +bench.only_scaling=true`, saved as
+    book/measurements/cost-<scale>.json), for this scale or else the cpu one; None if none ships."""
+    for name in dict.fromkeys([scale, "cpu"]):
+        f = MEASUREMENTS / f"cost-{name}.json"
+        if f.is_file():
+            doc = json.loads(f.read_text())
+            return {"file": f"book/measurements/{f.name}", "this": this or {}, **doc}
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ render
@@ -200,6 +217,7 @@ def render(info: dict) -> str:
                 "timed in the run's `timings.json`)."]
     else:
         out.append("No stage timings were recorded.")
+    out += _cost_section(info.get("cost"))
     m = info.get("machine") or {}
     out += ["", "## Machine", ""] + _table(["what", "value"], [[k, s(v)] for k, v in m.items()])
     out += ["", "## Package versions", ""] + _table(["package", "version"],
@@ -217,8 +235,71 @@ def render(info: dict) -> str:
     return "\n".join(out)
 
 
+def _cost_section(c: dict | None) -> list[str]:
+    """How a proxy run's wall time grows with the pool, and fit + policy with the number of runs; a projection."""
+    out = ["", "## What the runs cost", ""]
+    if not c or "scaling" not in c:
+        return out + ["No scaling measurement ships for this scale (`causalmix bench +bench.only_scaling=true`, "
+                      "saved as `book/measurements/cost-<scale>.json`, adds one)."]
+    sc, load = c["scaling"], c.get("loadavg_1min") or {}
+    out += [f"Measured by `causalmix bench scale={c.get('scale', '?')} +bench.only_scaling=true` "
+            f"(`{c['file']}`), on {c.get('cpu', '?')} with {c.get('threads', '?')} threads, torch {c.get('torch', '?')}, "
+            f"commit `{str(c.get('commit', '?'))[:12]}`, {c.get('date', '?')}; 1-minute load "
+            f"{load.get('start', '?')} at the start, {load.get('end', '?')} at the end, on {load.get('cores', '?')} cores. "
+            "A measurement, not this build's timing: it changes only when someone measures again.", "",
+            f"![Wall time against the pool size and the number of proxy runs]({COST_FIGURE})", "",
+            "**One proxy run against the pool size** (the samples a proxy trains on follow the pool; seconds per run, "
+            "trained in the sweep's stacked blocks):", ""]
+    out += _table(["pool size", "samples", "steps", "run", "train", "score", "covariates"],
+                  [[p["pool_size"], p["samples"], p["steps"], f"{p['run_seconds']:.2f} s", f"{p['train_seconds']:.2f} s",
+                    f"{p['score_seconds']:.2f} s", f"{p['covariates_seconds']:.2f} s"] for p in sc["pool"]])
+    out += ["", "**Fit + policy against the number of proxy runs** (synthetic runs of this config's shape):", ""]
+    out += _table(["proxy runs", "fit", "policy", "fit + policy"],
+                  [[f["runs"], f"{f['fit_seconds']:.1f} s", f"{f['policy_seconds']:.1f} s", f"{f['seconds']:.1f} s"]
+                   for f in sc["fit_policy"]])
+    this = c.get("this") or {}
+    n, pool = this.get("n_runs"), this.get("pool_size")
+    at = [p for p in sc["pool"] if p["pool_size"] == pool]
+    if n and at:
+        fit = min(sc["fit_policy"], key=lambda f: abs(f["runs"] - n))
+        total = n * at[0]["run_seconds"] + fit["seconds"]
+        out += ["", f"At this build's size ({n} proxy runs on pools of {pool}), the sweep and fit project to about "
+                f"{n} x {at[0]['run_seconds']:.2f} s + {fit['seconds']:.0f} s = {_seconds(total)} on that machine; "
+                "the target runs come on top (chapter 4 prints their median wall time)."]
+    return out
+
+
+def cost_figure(c: dict, out_png: Path) -> Path:
+    """Two panels from the scaling measurement: run seconds against pool size, fit + policy against runs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sc = c["scaling"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    pools = [p["pool_size"] for p in sc["pool"]]
+    for key, name in (("run_seconds", "whole run"), ("train_seconds", "train"), ("score_seconds", "score"),
+                      ("covariates_seconds", "covariates")):
+        a.plot(pools, [p[key] for p in sc["pool"]], marker="o", label=name)
+    a.set(xscale="log", yscale="log", xlabel="pool size (samples per domain)", ylabel="seconds per proxy run",
+          title="A proxy run against the pool")
+    a.legend(fontsize=7)
+    runs = [f["runs"] for f in sc["fit_policy"]]
+    for key, name in (("seconds", "fit + policy"), ("fit_seconds", "fit"), ("policy_seconds", "policy")):
+        b.plot(runs, [f[key] for f in sc["fit_policy"]], marker="o", label=name)
+    b.set(xscale="log", yscale="log", xlabel="proxy runs", ylabel="seconds", title="Fit + policy against the runs")
+    b.legend(fontsize=7)
+    fig.text(0.01, -0.02, f"measured: {c['file']}  scale={c.get('scale', '?')}  threads={c.get('threads', '?')}  "
+             f"commit={str(c.get('commit', '?'))[:12]}", fontsize=7, color="0.4", ha="left", va="top")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return out_png
+
+
 def write(book_dir: Path, info: dict) -> Path:
     out = Path(book_dir) / f"{PAGE}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if (info.get("cost") or {}).get("scaling"):
+        cost_figure(info["cost"], out.parent / COST_FIGURE)
     out.write_text(render(info))
     return out

@@ -147,6 +147,14 @@ def table(res: pd.DataFrame, value: str = "avg_dev") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def formatted(tab: pd.DataFrame, value: str = "avg_dev", digits: int = 2) -> pd.DataFrame:
+    """For display: the variant's mean and 'diff [lo, hi]' to CausalMix-S, per state (or pooled) row."""
+    c, k = "vs CausalMix-S", digits
+    cells = [f"{m:+.{k}f} [{lo:+.{k}f}, {hi:+.{k}f}]" for m, lo, hi in zip(tab[c], tab[f"{c} lo"], tab[f"{c} hi"])]
+    return pd.DataFrame({"state": tab.state, "variant": tab.method, value: tab[value].round(k + 1), c: cells,
+                         "pairs": tab.pairs})
+
+
 def sentences(tab: pd.DataFrame, value: str = "avg_dev") -> list[str]:
     """One line per variant, computed from its pooled paired CI against CausalMix-S."""
     c, out = "vs CausalMix-S", []
@@ -160,4 +168,24 @@ def sentences(tab: pd.DataFrame, value: str = "avg_dev") -> list[str]:
             verdict = "does better than" if lo > 0 else "does worse than" if hi < 0 else "is not distinguishable from"
         out.append(f"**{r.method}** {verdict} CausalMix-S: {m:+.2f} [{lo:+.2f}, {hi:+.2f}] {value} over "
                    f"{r.pairs} (state, seed) pairs.")
+    return out
+
+
+def findings(tab: pd.DataFrame, dist: pd.DataFrame, value: str = "avg_dev") -> list[str]:
+    """The chapter's closing lines: each variant's verdict, which variants never changed the mixture, and
+    where knowing the pool's state could have paid at all."""
+    out = sentences(tab, value)
+    same = [n for n in dist.index if (dist.loc[n].fillna(0) == 0).all()]
+    if same:
+        out.append(f"Proposing CausalMix-S's own mixture in every state: {', '.join(same)}; that change does not reach "
+                   "the policy's choice here.")
+    if "no_covariates" in dist.index:
+        moved_in = [s for s in dist.columns if dist.loc["no_covariates", s] > 0]
+        if not moved_in:
+            out.append("Without covariates the policy chooses the same mixture in every state: here the pool's "
+                       "measured state never changed CausalMix's choice, so knowing it could not pay.")
+        else:
+            out.append(f"Without covariates the mixture differs from CausalMix-S's in {len(moved_in)} of {dist.shape[1]} "
+                       f"states ({', '.join(moved_in)}): only there could knowing the pool's state pay, and the "
+                       "per-state differences above say whether it did.")
     return out

@@ -18,7 +18,7 @@ depend on the weights), so the bench never pretrains. Optional knobs: +bench.rep
 +bench.target_steps=40, +bench.fit_runs=512, +bench.timings=PATH (a JSON of book stage wall times),
 +bench.scaling=true (how a proxy run's time grows with the pool size, and fit + policy time with the number of
 runs: the measurements the book's cost figure draws; +bench.scaling_runs=[64,128] sets the run
-counts), +bench.only_scaling=true (skip the rest).
+counts), +bench.only_scaling=true (skip the rest), +bench.out=FILE (also write the JSON there).
 """
 from __future__ import annotations
 
@@ -281,7 +281,9 @@ def bench(cfg) -> dict:
     t0 = time.perf_counter()
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     world = build_world(cfg)
-    out = {"scale": cfg.scale.name, "device": cfg.device, "threads": torch.get_num_threads(),
+    from causalmix.experiments.results import _commit
+    out = {"scale": cfg.scale.name, "date": time.strftime("%Y-%m-%d %H:%M"), "commit": _commit(),
+           "device": cfg.device, "threads": torch.get_num_threads(),
            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
            "peak_flops": {k: v["flops"] for k, v in peaks.items()}}
     if _opt(cfg, "scaling", False) or _opt(cfg, "only_scaling", False):
@@ -304,5 +306,13 @@ def bench(cfg) -> dict:
 
 
 def main(overrides: list[str]) -> None:
+    """Print the JSON; +bench.out=FILE also writes it there (book/measurements/cost-<scale>.json is the one the
+    book's reproducibility page draws its cost figure from)."""
     from causalmix.config import compose
-    print(json.dumps(bench(compose(overrides)), indent=2))
+    cfg = compose(overrides)
+    doc = json.dumps(bench(cfg), indent=2)
+    print(doc)
+    dest = _opt(cfg, "out", None)
+    if dest:
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_text(doc + "\n")
