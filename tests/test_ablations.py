@@ -21,7 +21,7 @@ def test_every_configured_variant_is_valid_and_states_only_a_delta():
 @pytest.mark.parametrize("overrides, message", [
     (["ablations.run=[nope]"], r"ablations.run has \['nope'\]: expected names from ablations.variants"),
     (["+ablations.variants.bad={model: {n_layer: 9}}", "ablations.run=[bad]"],
-     r"ablations.variants.bad has \['model'\]: expected only \['dml', 'estimator', 'policy'\]"),
+     r"ablations.variants.bad has \['model'\]: expected only \['dml', 'estimator', 'policy', 'runs'\]"),
     (["+ablations.variants.bad={dml: maybe}", "ablations.run=[bad]"], r"ablations.variants.bad.dml='maybe'"),
     (["+ablations.variants.bad={policy: {radius: 2.0}}", "ablations.run=[bad]"], r"radius"),
     (["target.methods=[equal,causalmix_a]"], r"ablations compare with causalmix_s, which target.methods"),
@@ -65,3 +65,28 @@ def test_findings_say_where_knowing_the_state_could_pay():
     assert any(line.startswith("Proposing CausalMix-S's own mixture in every state: no_covariates") for line in lines)
     dist.loc["no_covariates", "b"] = 0.1
     assert any("differs from CausalMix-S's in 1 of 2 states (b)" in line for line in ab.findings(tab, dist))
+
+
+def test_runs_variants_are_fractions_that_leave_the_estimator_enough_runs():
+    cfg = compose([])
+    assert ab.n_runs(cfg, cfg.ablations.variants.quarter_runs.runs) == cfg.sweep.n_runs // 4
+    with pytest.raises(ConfigError, match=r"ablations.variants.quarter_runs.runs=0.25 is 6 of the sweep's 24 runs; "
+                                          r"expected at least 10"):
+        ab.check(compose(["scale=smoke", "ablations.run=[quarter_runs]"]))
+    with pytest.raises(ConfigError, match=r"runs=1.5: expected a fraction"):
+        ab.check(compose(["+ablations.variants.bad={runs: 1.5}", "ablations.run=[bad]"]))
+
+
+def test_count_curve_reads_the_runs_variants_and_the_oracle_regret():
+    cfg = compose(["ablations.run=[half_runs]", "target.oracle.state=drawn"])
+    res = _res().replace({"method": {"ablation:worse": "ablation:half_runs"}, "state": {"a": "drawn"}})
+    tab = ab.table(res)
+    oracle = pd.DataFrame([{"state": "drawn", "seed": s, "method": "grid:x", "avg_dev": 45.0 + s} for s in range(3)])
+    curve = ab.count_curve(cfg, tab, res, oracle)
+    assert list(curve.runs) == [cfg.sweep.n_runs // 2, cfg.sweep.n_runs]
+    half = curve.iloc[0]
+    assert half["vs all runs"] == pytest.approx(-1.1)
+    assert half["regret"] == pytest.approx(5 + 1.1)           # grid 45+s against 40+s-1-0.1s
+    assert curve.iloc[1]["regret"] == pytest.approx(5.0)
+    line = ab.curve_sentences(curve)[0]
+    assert "64 runs: -1.10" in line and "regret 6.10" in line

@@ -156,3 +156,21 @@ def paired_diffs(table: pd.DataFrame, baseline: str = "Equal"):
     ax.set(xlabel=f"AvgDev minus {baseline}, paired (95% CI)", title=f"Paired differences to {baseline}")
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     return ax.figure
+
+
+def count_curve(curve: pd.DataFrame):
+    """The chosen mixture's quality against the number of proxy runs it was fitted on: paired difference to the
+    full sweep's mixture (pooled over states), and regret on the oracle state, each with its 95% CI."""
+    has_regret = "regret" in curve and curve["regret"].notna().any()
+    fig, axes = plt.subplots(1, 2 if has_regret else 1, figsize=(9 if has_regret else 4.5, 3.2), squeeze=False)
+    panels = [("vs all runs", "lo", "hi", "AvgDev minus the full sweep's, paired")]
+    if has_regret:
+        panels.append(("regret", "regret lo", "regret hi", f"regret on {curve.attrs.get('oracle', 'the oracle state')}"))
+    for ax, (y, lo, hi, title) in zip(axes[0], panels):
+        err = np.array([curve[y] - curve[lo], curve[hi] - curve[y]]).clip(min=0)
+        ax.errorbar(curve["runs"], curve[y], yerr=np.nan_to_num(err), fmt="o-", capsize=3)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xscale="log", xlabel="proxy runs the model was fitted on", ylabel="AvgDev points", title=title)
+        ax.set_xticks(list(curve["runs"]), [str(int(r)) for r in curve["runs"]])
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,9 @@ Each variant in `ablations.variants` states only its delta from the configured C
 - `estimator: {covariates: [const]}` fits the same forest on a constant covariate: one effect for every
   pool, a state-agnostic model that is otherwise CausalMix;
 - `dml: false` drops orthogonalisation: a random forest of the outcome on the raw shares and covariates,
-  and the same trust-region search over its predicted gain (no standard errors, so no conservatism).
+  and the same trust-region search over its predicted gain (no standard errors, so no conservatism);
+- `runs: 0.25` fits on the sweep's first quarter of runs (by run id): with several fractions, the quality
+  of the chosen mixture against the number of proxy runs (`count_curve`).
 
 `ablations.run` lists the variants to run. Every variant proposes one mixture per state in `target.states`;
 its target runs pair with CausalMix-S's by (state, seed), and the table is the paired difference to it,
@@ -24,7 +26,8 @@ from causalmix.errors import ConfigError
 from causalmix.experiments import target as tg
 
 BASE = "causalmix_s"
-KEYS = {"estimator", "policy", "dml"}
+KEYS = {"estimator", "policy", "dml", "runs"}
+MIN_RUNS = 10          # the estimator's minimum (causal/estimator.py validate_runs)
 PREFIX = "ablation:"
 
 
@@ -44,9 +47,20 @@ def check(cfg: DictConfig) -> list[str]:
             raise ConfigError(f"ablations.variants.{n} has {bad}: expected only {sorted(KEYS)}")
         if "dml" in spec and not isinstance(spec.dml, bool):
             raise ConfigError(f"ablations.variants.{n}.dml={spec.dml!r}: expected true or false")
+        if "runs" in spec:
+            f = spec.runs
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+                raise ConfigError(f"ablations.variants.{n}.runs={f!r}: expected a fraction of the sweep's runs in (0, 1]")
+            if n_runs(cfg, f) < MIN_RUNS:
+                raise ConfigError(f"ablations.variants.{n}.runs={f} is {n_runs(cfg, f)} of the sweep's {cfg.sweep.n_runs} "
+                                  f"runs; expected at least {MIN_RUNS} (the estimator's minimum)")
         from causalmix.config import validate
         validate(variant_cfg(cfg, spec))
     return names
+
+
+def n_runs(cfg: DictConfig, fraction: float) -> int:
+    return int(round(float(fraction) * int(cfg.sweep.n_runs)))
 
 
 def variant_cfg(cfg: DictConfig, spec) -> DictConfig:
@@ -89,10 +103,11 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dic
         spec = cfg.ablations.variants[name]
         v = variant_cfg(cfg, spec)
         p = v.policy
+        fit_on = runs.sort_values("run_id").head(n_runs(cfg, spec.runs)) if "runs" in spec else runs
         if spec.get("dml", True):
-            model = tg.fit_effect_model(v, runs, domains)
+            model = tg.fit_effect_model(v, fit_on, domains)
         else:
-            forest = _RawForest(v, runs, domains)
+            forest = _RawForest(v, fit_on, domains)
         for s in main:
             ref = tg.reference_mixture(v, runs, domains, s.natural)
             w0 = np.array([ref[d] for d in domains])
@@ -189,3 +204,45 @@ def findings(tab: pd.DataFrame, dist: pd.DataFrame, value: str = "avg_dev") -> l
                        f"states ({', '.join(moved_in)}): only there could knowing the pool's state pay, and the "
                        "per-state differences above say whether it did.")
     return out
+
+
+def count_curve(cfg: DictConfig, tab: pd.DataFrame, res: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.DataFrame:
+    """CausalMix-S fitted on fewer proxy runs (the variants with `runs`) beside the full sweep: per run count,
+    the pooled paired difference to the full sweep's mixture and, on the oracle state, the regret against the
+    best mixture found there (chapter 4's grid and picks), paired over seeds."""
+    from causalmix.experiments import mainresults as mr
+    c = "vs CausalMix-S"
+    pooled = tab[tab.state == "pooled"].set_index("method")
+    rows = [{"variant": "CausalMix-S (all runs)", "method": BASE, "runs": int(cfg.sweep.n_runs),
+             "vs all runs": 0.0, "lo": 0.0, "hi": 0.0}]
+    for n in cfg.ablations.run:
+        spec = cfg.ablations.variants[n]
+        if set(spec) == {"runs"} and n in pooled.index:
+            r = pooled.loc[n]
+            rows.append({"variant": n, "method": PREFIX + n, "runs": n_runs(cfg, spec.runs), "vs all runs": r[c],
+                         "lo": r[f"{c} lo"], "hi": r[f"{c} hi"]})
+    out = pd.DataFrame(rows).sort_values("runs").reset_index(drop=True)
+    state = cfg.target.oracle.state
+    if oracle is not None and state in set(res.state):
+        both = pd.concat([oracle, res[(res.state == state) & res.method.isin(out.method)]], ignore_index=True)
+        both = both.drop_duplicates(["method", "seed"])
+        reg = mr.regret(both, list(out.method)).set_index("method")
+        out["regret"] = [reg.loc[mr.label(m), "regret"] if mr.label(m) in reg.index else np.nan for m in out.method]
+        out["regret lo"] = [reg.loc[mr.label(m), "lo"] if mr.label(m) in reg.index else np.nan for m in out.method]
+        out["regret hi"] = [reg.loc[mr.label(m), "hi"] if mr.label(m) in reg.index else np.nan for m in out.method]
+        out.attrs["oracle"] = f"{state} (best found: {reg.attrs['best']})"
+    return out
+
+
+def curve_sentences(curve: pd.DataFrame) -> list[str]:
+    """One line for the proxy-count curve, from its numbers."""
+    if len(curve) < 2:
+        return []
+    parts = []
+    for _, r in curve.iterrows():
+        p = f"{int(r.runs)} runs: {r['vs all runs']:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] against the full sweep"
+        if "regret" in curve and np.isfinite(r.get("regret", np.nan)):
+            p += f", regret {r.regret:.2f} [{r['regret lo']:.2f}, {r['regret hi']:.2f}]"
+        parts.append(p)
+    return [f"Proxy runs needed (AvgDev, pooled paired difference to the mixture fitted on all {int(curve.runs.max())} "
+            f"runs; regret on {curve.attrs.get('oracle', 'the oracle state')}): " + "; ".join(parts) + "."]
