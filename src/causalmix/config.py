@@ -190,7 +190,7 @@ def validate(cfg: DictConfig) -> None:
     if not _is_number(share) or not 0 <= share < 1 / len(domains):
         raise ConfigError(f"sweep.mixture.min_share={share!r}: expected 0 <= min_share < 1/{len(domains)}")
     _strings(cfg, "target.methods")
-    known = {"equal", "natural", "regmix", "dmo", "causalmix_a", "causalmix_s"}
+    known = {"equal", "natural", "regmix", "dmo", "grid", "causalmix_a", "causalmix_s"}
     bad = [m for m in cfg.target.methods if m not in known]
     if bad:
         raise ConfigError(f"target.methods has {bad}: expected a subset of {sorted(known)}")
@@ -284,3 +284,6 @@ def _validate_target_state(cfg: DictConfig, domains) -> None:
     if oracle is not None and oracle not in catalog:
         raise ConfigError(f"target.oracle.state={oracle!r}: expected null or one of target.catalog {list(catalog)}")
     _number(cfg, "target.oracle.tilt", 1 / len(domains), 1, lo_open=True, hi_open=True)
+    if "grid" in cfg.target.methods:
+        _number(cfg, "baselines.grid.tilt", 1 / len(domains), 1, lo_open=True, hi_open=True)
+        _positive(cfg, "baselines.grid.seeds")

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-ORDER = ["Equal", "Natural", "RegMix", "DMO", "CausalMix-A", "CausalMix-S"]
+ORDER = ["Equal", "Natural", "RegMix", "DMO", "Grid", "CausalMix-A", "CausalMix-S"]
 FRAGMENT = "generated/glance.txt"   # not a page of its own (.md would be): book/intro.md includes it
 
 

@@ -71,10 +71,19 @@ def _targets(cfg: DictConfig) -> list[str]:
     line = (f"target runs: {have} stored in {_rel(store.dir)} for {n} (state x method x seed) runs plus the "
             f"oracle grid; a run is reused when its method's proposed mixture is the stored one (known only "
             f"after the fit)")
-    if have:
-        return [line]
-    others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
-    return [line, f"  why none: {lineage.why_not_reused(others, target_manifest(cfg))}"]
+    out = [line]
+    if not have:
+        others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+        out.append(f"  why none: {lineage.why_not_reused(others, target_manifest(cfg))}")
+    if "grid" in cfg.target.methods:
+        from causalmix.experiments.grid import grid_store, points
+        g = grid_store(cfg)
+        k = len(cfg.target.states) + (cfg.target.oracle.state not in cfg.target.states and cfg.target.oracle.state is not None)
+        want = k * len(points(cfg, list(cfg.data.domains))) * int(cfg.baselines.grid.seeds)
+        got = len(list(g.dir.glob("run_*.csv"))) if g.dir.is_dir() else 0
+        out.append(f"grid proxy runs: {got} stored in {_rel(g.dir)} for {want} (state x point x seed); each is "
+                   f"reused when stored (same key as the target runs)")
+    return out
 
 
 def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:

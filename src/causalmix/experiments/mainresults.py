@@ -19,7 +19,7 @@ from causalmix.experiments.proxy import measure_pool
 from causalmix.book.report import mean_ci
 from causalmix.experiments.world import World, base_model, build_world, rng_for
 
-BASELINES = ("equal", "natural", "regmix", "dmo")
+BASELINES = ("equal", "natural", "regmix", "dmo", "grid")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class TargetState:
     mixtures: dict       # method -> mixture
     gains: dict          # CausalMix's predicted gains
     pool: dict
+    grid: pd.DataFrame | None = None   # the Grid baseline's proxy trials on this state's pool
 
 
 def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> tuple[World, list[TargetState]]:
@@ -49,7 +50,12 @@ def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> 
         covs = measure_pool(world, scorer, pool, rng_for(cfg, 6))
         natural = pools.composition(state)
         mixtures, gains = tg.propose(cfg, runs, world.domains, covs, natural, fits=fits)
-        out.append(TargetState(name, tg.state_pins(cfg, name), state, covs, natural, mixtures, gains, pool))
+        trials = None
+        if "grid" in cfg.target.methods:
+            from causalmix.experiments import grid
+            trials = grid.trials(world, scorer, name, pool)
+            mixtures = {m: (grid.pick(cfg, trials)[1] if m == "grid" else mixtures[m]) for m in cfg.target.methods}
+        out.append(TargetState(name, tg.state_pins(cfg, name), state, covs, natural, mixtures, gains, pool, trials))
     return world, out
 
 

@@ -19,7 +19,7 @@ from causalmix.experiments.store import RunStore
 from causalmix.experiments.sweep import sweep_spec
 from causalmix.experiments.world import World, base_model, rng_for
 
-METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix", "dmo": "DMO",
+METHOD_LABELS = {"equal": "Equal", "natural": "Natural", "regmix": "RegMix", "dmo": "DMO", "grid": "Grid",
                  "causalmix_a": "CausalMix-A", "causalmix_s": "CausalMix-S"}
 
 
@@ -122,6 +122,8 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
             out[m] = dict(natural)
         elif m in ("regmix", "dmo"):
             out[m] = dict(fits[m])
+        elif m == "grid":
+            continue        # per state, from proxy trials on its pool: mainresults.prepare (experiments/grid.py)
         else:
             model = fits["model"]
             X = pd.DataFrame([target_covs])[model.covariates]
