@@ -41,8 +41,9 @@ def test_notebook_ran_with_the_given_parameters_and_drew_figures(smoke_book, nam
 def test_main_table_has_every_method_with_intervals(smoke_book):
     book, _ = smoke_book
     text, _ = outputs(book / "executed" / "04_main_results.ipynb")
-    for m in ("Equal", "Natural", "RegMix", "CausalMix-A", "CausalMix-S"):
+    for m in ("Equal", "Natural", "RegMix", "DMO", "Grid", "CausalMix-A", "CausalMix-S"):
         assert m in text
+    assert "picked: drawn: " in text                               # Grid's proxy trials on each target pool
     assert "vs Equal" in text and "[" in text                     # paired mean [lo, hi] cells
     for state in ("drawn", "noisy_text"):                          # the smoke scale's target states
         assert state in text
@@ -57,9 +58,11 @@ def test_headline_numbers_land_in_results_json(smoke_book):
     assert set(doc["heldout_spearman"]) == {"avg_dev", "avg_margin"}
     assert set(doc["heldout_spearman"]["avg_dev"]) == {"causalmix", "regmix"}
     assert doc["target_states"] == ["drawn", "noisy_text"] and doc["mde_pooled"] > 0
-    assert set(doc["pooled_vs_equal"]) == {"Natural", "RegMix", "CausalMix-A", "CausalMix-S"}
+    assert set(doc["pooled_vs_equal"]) == {"Natural", "RegMix", "DMO", "Grid", "CausalMix-A", "CausalMix-S"}
     assert all(len(v) == 3 for v in doc["pooled_vs_equal"].values())
     assert 0 <= doc["math_accuracy_best"] <= 100 and doc["scale"] == "smoke"
+    assert set(doc["ablations"]) == {"no_covariates", "no_dml", "small_radius", "half_runs"}   # smoke's ablations.run
+    assert all(len(v) == 4 for v in doc["ablations"].values())
     timings = json.loads((run_dir / "timings.json").read_text())
     assert set(timings["stages_s"]) >= {"02_proxy_sweep", "04_main_results", "book_build"}
 

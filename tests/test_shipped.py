@@ -13,6 +13,7 @@ from causalmix.config import REPO_ROOT, compose
 from causalmix.experiments import power
 from causalmix.experiments import shipped
 from causalmix.experiments.sweep import store_for
+from causalmix.experiments.grid import grid_store
 from causalmix.experiments.target import target_store
 from causalmix.experiments.world import base_file
 
@@ -32,9 +33,9 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "target"])
+@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
-    store = {"runs": store_for, "power": power.floor_store, "target": target_store}[kind](cfg)
+    store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
     assert tracked == {store.dir.resolve()}, (
