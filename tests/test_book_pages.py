@@ -63,6 +63,13 @@ def test_glance_sentences_follow_the_intervals():
     assert "Against RegMix, it does not beat RegMix" in md
     assert "1.50 AvgDev points (10 pairs)" in md                        # the MDE line
     assert "CausalMix 0.61, RegMix 0.42; CausalMix ranks them better" in md
+    with_ab = json.loads(json.dumps(RESULTS)) | {"ablations": {"no_covariates": [-1.2, -2.0, -0.4, 12]}}
+    assert ("without covariates (chapter 6): -1.20 [-2.00, -0.40] AvgDev for the model without; the model without "
+            "does worse: knowing the state paid") in glance.render(with_ab, PAPER)
+    with_ab["ablations"]["no_covariates"] = [0.0, 0.0, 0.0, 12]
+    assert "it proposes the same mixtures" in glance.render(with_ab, PAPER)
+    with_ab["ablations"]["no_covariates"] = [0.5, -0.3, 1.3, 12]
+    assert "the difference is within noise" in glance.render(with_ab, PAPER)
     # flip the numbers and the words flip with them: nothing is hard-coded
     flipped = json.loads(json.dumps(RESULTS))
     flipped["pooled_vs_equal"]["CausalMix-A"] = [-2.0, -3.5, -0.5]

@@ -128,6 +128,20 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
             out.append(f"- Ranking held-out proxy runs (Spearman, AvgDev): CausalMix {c:.2f}, RegMix {r:.2f}; "
                        f"{better} ranks them better." if better != "neither" else
                        f"- Ranking held-out proxy runs (Spearman, AvgDev): both {c:.2f}.")
+    nc = (results.get("ablations") or {}).get("no_covariates")
+    if nc and len(nc) >= 3:
+        d, lo, hi = (_num(x) for x in nc[:3])
+        if math.isfinite(d):
+            if d == 0 and not (math.isfinite(lo) and lo != hi):
+                said = "it proposes the same mixtures, so here knowing the state did not change the choice"
+            elif math.isfinite(hi) and hi < 0:
+                said = "the model without does worse: knowing the state paid"
+            elif math.isfinite(lo) and lo > 0:
+                said = "the model without does better: knowing the state cost"
+            else:
+                said = "the difference is within noise"
+            out.append(f"- Does knowing the pool's state pay? CausalMix-S against the same model without covariates "
+                       f"(chapter 6): {d:+.2f} [{lo:+.2f}, {hi:+.2f}] AvgDev for the model without; {said}.")
     if paper:
         shown = [f"{s['name']}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.get("scores", {}).items())
                  for s in paper.get("settings", [])]
