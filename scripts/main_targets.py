@@ -34,7 +34,9 @@ for s in states:
     jobs += [(s, m, w) for m, w in cands.items()]
 if list(cfg.ablations.run):
     proposals = ab.propose(cfg, runs, states, log=lambda *_: None)
-    jobs += [(s, m, w) for s in states for m, w in proposals.get(s.name, {}).items()]
+    same = lambda a, b: all(abs(a[d] - b[d]) < 1e-9 for d in a)  # noqa: E731  (as ab.run: those use CausalMix-S's)
+    jobs += [(s, m, w) for s in states for m, w in proposals.get(s.name, {}).items()
+             if not same(w, s.mixtures[ab.BASE])]
 mine = jobs[part::parts]
 print(f"part {part}/{parts}: {len(mine)} of {len(jobs)} (state, candidate) pairs x {cfg.target.seeds} seeds", flush=True)
 for s, m, w in mine:

@@ -90,3 +90,20 @@ def test_count_curve_reads_the_runs_variants_and_the_oracle_regret():
     assert curve.iloc[1]["regret"] == pytest.approx(5.0)
     line = ab.curve_sentences(curve)[0]
     assert "64 runs: -1.10" in line and "regret 6.10" in line
+
+
+def test_a_variant_with_causalmix_s_mixture_uses_its_runs_instead_of_training_them_again(monkeypatch):
+    from types import SimpleNamespace
+    base = {"a": 0.5, "b": 0.5}
+    state = SimpleNamespace(name="drawn", mixtures={"causalmix_s": base}, pool={})
+    asked = []
+
+    def fake_run_targets(world, mixtures, pool, name, log=print):
+        asked.append(set(mixtures))
+        return pd.DataFrame([{"state": name, "seed": s, "method": m, "avg_dev": 40.0 + s + (m != "causalmix_s")}
+                             for m in mixtures for s in range(2)])
+    monkeypatch.setattr(ab.tg, "run_targets", fake_run_targets)
+    res = ab.run(None, [state], {"drawn": {"ablation:same": dict(base), "ablation:other": {"a": 0.6, "b": 0.4}}})
+    assert asked == [{"causalmix_s", "ablation:other"}]
+    same = res[res.method == "ablation:same"].avg_dev.tolist()
+    assert same == res[res.method == "causalmix_s"].avg_dev.tolist() == [40.0, 41.0]

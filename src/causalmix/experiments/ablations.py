@@ -13,8 +13,8 @@ Each variant in `ablations.variants` states only its delta from the configured C
 
 `ablations.run` lists the variants to run. Every variant proposes one mixture per state in `target.states`;
 its target runs pair with CausalMix-S's by (state, seed), and the table is the paired difference to it,
-pooled over states and seeds. A variant that proposes CausalMix-S's own mixture reuses its runs and differs
-by exactly 0."""
+pooled over states and seeds. Where a variant proposes CausalMix-S's own mixture, its runs would be the same
+runs (same mixture, seeds and draws), so CausalMix-S's are used for it and it differs there by exactly 0."""
 from __future__ import annotations
 
 import numpy as np
@@ -129,8 +129,13 @@ def run(world, states: list, proposals: dict[str, dict[str, dict]], log=print) -
     """Each state's variants beside CausalMix-S's own mixture, on the same paired seeds."""
     frames = []
     for s in states:
-        if s.name in proposals:
-            frames.append(tg.run_targets(world, {BASE: s.mixtures[BASE], **proposals[s.name]}, s.pool, s.name, log=log))
+        if s.name not in proposals:
+            continue
+        base = s.mixtures[BASE]
+        same = [m for m, w in proposals[s.name].items() if all(abs(w[d] - base[d]) < 1e-9 for d in base)]
+        todo = {BASE: base, **{m: w for m, w in proposals[s.name].items() if m not in same}}
+        res = tg.run_targets(world, todo, s.pool, s.name, log=log)
+        frames += [res, *(res[res.method == BASE].assign(method=m) for m in same)]
     return pd.concat(frames, ignore_index=True)
 
 
