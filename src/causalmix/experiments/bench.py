@@ -268,7 +268,9 @@ def book_stages(cfg) -> dict:
     f = _opt(cfg, "timings", None)
     f = Path(f) if f else path(cfg, "out") / "timings.json"
     if f.exists():
-        return {"source": str(f), **json.loads(f.read_text())}
+        from causalmix.config import REPO_ROOT
+        src = f.resolve().relative_to(REPO_ROOT) if f.resolve().is_relative_to(REPO_ROOT) else f.name
+        return {"source": str(src), **json.loads(f.read_text())}
     return {"seconds": None, "source": None,
             "reason": f"no stage timing file at {f}: `causalmix reproduce` prints each notebook's wall time "
                       "('NN_name.ipynb: S s') but does not write them; pass +bench.timings=FILE.json to include one"}
