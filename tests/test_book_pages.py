@@ -22,6 +22,7 @@ RESULTS = {
     "pooled_vs_equal": {"CausalMix-A": [2.0, 0.5, 3.5], "Natural": [-1.0, -1.8, -0.2], "RegMix": [0.5, -0.4, 1.4],
                         "CausalMix-S": [0.1, -1.2, 1.4]},
     "pooled_vs_regmix": {"CausalMix-A": [1.5, 0.2, 2.8], "CausalMix-S": [-0.4, -1.5, 0.7]},
+    "pooled_vs_dmo": {"CausalMix-A": [-0.9, -1.6, -0.2]},
     "heldout_spearman": {"avg_dev": {"causalmix": 0.61, "regmix": 0.42}},
 }
 PAPER = {"arxiv": "2607.01104", "provenance": "a public summary",
@@ -61,6 +62,7 @@ def test_glance_sentences_follow_the_intervals():
     assert "**Natural** is worse than Equal, by -1.00" in md
     assert "**RegMix** does not beat Equal" in md and "**CausalMix-S** does not beat Equal" in md
     assert "Against RegMix, it does not beat RegMix" in md
+    assert "Against DMO, it is worse than DMO, by -0.90" in md
     assert "1.50 AvgDev points (10 pairs)" in md                        # the MDE line
     assert "CausalMix 0.61, RegMix 0.42; CausalMix ranks them better" in md
     with_ab = json.loads(json.dumps(RESULTS)) | {"ablations": {"no_covariates": [-1.2, -2.0, -0.4, 12]}}

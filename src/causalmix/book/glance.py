@@ -108,13 +108,15 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
         diff = "(baseline)" if m == "Equal" else _ci(vs.get(m))
         out.append(f"| {m} | {_ci(avg.get(m), signed=False)} | {diff} | {paper_cell(m, paper) or '—'} |")
     out.append("")
-    vs_regmix = results.get("pooled_vs_regmix") or {}
+    others = [(results.get(f"pooled_vs_{key}") or {}, name) for key, name in
+              (("regmix", "RegMix"), ("dmo", "DMO"), ("grid", "Grid"))]
     for m in _methods(results):
         if m == "Equal":
             continue
         line = verdict(m, vs.get(m))
-        if m in vs_regmix and m.startswith("CausalMix"):
-            line += f" Against RegMix, it {judge(vs_regmix[m], 'RegMix')}"
+        for table, name in others:
+            if m in table and m.startswith("CausalMix"):
+                line += f" Against {name}, it {judge(table[m], name)}"
         out.append(f"- {line}")
     mde = _num(results.get("mde_pooled"))
     if math.isfinite(mde):
