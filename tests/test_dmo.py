@@ -54,5 +54,5 @@ def test_bad_input_is_one_clear_line():
     W, Y = _runs()
     with pytest.raises(ConfigError, match=r"no metric column for domains \['c'\]"):
         DMOLaw().fit(W, Y.drop(columns="c"))
-    with pytest.raises(ConfigError, match=r"target.methods has \['grid'\]: expected a subset of \[.*'dmo'"):
-        compose(["target.methods=[equal,grid]"])
+    with pytest.raises(ConfigError, match=r"target.methods has \['magic'\]: expected a subset of \[.*'dmo'"):
+        compose(["target.methods=[equal,magic]"])
