@@ -31,7 +31,11 @@ for s in states:
         cands.update({k: w for k, w in tg.oracle_candidates(cfg, world.domains).items()
                       if not any(same(w, p) for p in s.mixtures.values())})
         cands.update(s.mixtures)
-    jobs += [(s, m, w) for m, w in cands.items()]
+    seen = []                       # methods proposing one mixture share its runs (mr.run_shared)
+    for m, w in cands.items():
+        if not any(all(abs(w[d] - v[d]) < 1e-9 for d in w) for v in seen):
+            seen.append(w)
+            jobs.append((s, m, w))
 if list(cfg.ablations.run):
     proposals = ab.propose(cfg, runs, states, log=lambda *_: None)
     same = lambda a, b: all(abs(a[d] - b[d]) < 1e-9 for d in a)  # noqa: E731  (as ab.run: those use CausalMix-S's)

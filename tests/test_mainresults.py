@@ -80,3 +80,20 @@ def test_results_json_merges_keys_and_writes_no_nan(tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["heldout_spearman"]["avg_dev"] == {"causalmix": 0.5, "regmix": None}
     assert doc["mde_pooled"] == 0.8 and doc["scale"] == "cpu" and "commit" in doc
+
+
+def test_methods_proposing_one_mixture_share_its_runs(monkeypatch):
+    import pandas as pd
+    from causalmix.experiments import mainresults as mr
+    asked = []
+
+    def fake_run_targets(world, mixtures, pool, state, log=print):
+        asked.append(list(mixtures))
+        return pd.DataFrame([{"state": state, "seed": s, "method": m, "avg_dev": 40.0 + s + len(m)}
+                             for m in mixtures for s in range(2)])
+    monkeypatch.setattr(mr.tg, "run_targets", fake_run_targets)
+    eq = {"a": 0.5, "b": 0.5}
+    res = mr.run_shared(None, {"equal": eq, "regmix": {"a": 0.7, "b": 0.3}, "grid": dict(eq)}, {}, "drawn")
+    assert asked == [["equal", "regmix"]]                      # Grid picked Equal's mixture: not trained again
+    assert res[res.method == "grid"].avg_dev.tolist() == res[res.method == "equal"].avg_dev.tolist()
+    assert sorted(res.method.unique()) == ["equal", "grid", "regmix"] and len(res) == 6

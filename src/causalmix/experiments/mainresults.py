@@ -59,10 +59,21 @@ def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> 
     return world, out
 
 
+def run_shared(world: World, mixtures: dict[str, dict], pool: dict, state: str, log=print) -> pd.DataFrame:
+    """tg.run_targets, but methods that propose the same mixture (Grid picking Equal, say) share one set of
+    runs: the same mixture, seeds and draws would train the same models, so the first method's runs are used
+    for the others under their own names."""
+    owner: dict[str, str] = {}
+    for m, w in mixtures.items():
+        owner[m] = next((f for f in owner if owner[f] == f and all(abs(w[d] - mixtures[f][d]) < 1e-9 for d in w)), m)
+    res = tg.run_targets(world, {m: w for m, w in mixtures.items() if owner[m] == m}, pool, state, log=log)
+    return pd.concat([res[res.method == owner[m]].assign(method=m) for m in mixtures], ignore_index=True)
+
+
 def run_states(world: World, states: list[TargetState], log=print) -> pd.DataFrame:
     """Every configured state's target runs (method x seed), one frame with a `state` column."""
     main = [s for s in states if s.name in world.cfg.target.states]
-    return pd.concat([tg.run_targets(world, s.mixtures, s.pool, s.name, log=log) for s in main], ignore_index=True)
+    return pd.concat([run_shared(world, s.mixtures, s.pool, s.name, log=log) for s in main], ignore_index=True)
 
 
 def run_oracle(world: World, states: list[TargetState], log=print) -> pd.DataFrame | None:
@@ -75,7 +86,7 @@ def run_oracle(world: World, states: list[TargetState], log=print) -> pd.DataFra
     grid = {k: w for k, w in tg.oracle_candidates(world.cfg, world.domains).items()
             if not any(same(w, p) for p in s.mixtures.values())}    # e.g. the grid's Equal is Equal's pick
     candidates = {**grid, **s.mixtures}
-    return tg.run_targets(world, candidates, s.pool, name, log=log)
+    return run_shared(world, candidates, s.pool, name, log=log)
 
 
 def label(method: str) -> str:
