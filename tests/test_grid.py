@@ -47,3 +47,19 @@ def test_trials_run_every_point_on_the_target_pool_and_are_reused(tiny_cfg, monk
 def tiny_cfg_overrides(cfg):
     from tests.conftest import TINY
     return [*TINY, f"paths.out={cfg.paths.out}"]
+
+
+def test_rank_transfer_matches_points_to_target_runs_by_mixture():
+    cfg = compose([])
+    mixes = {"equal": (0.5, 0.5), "a": (0.8, 0.2), "b": (0.2, 0.8), "c": (0.65, 0.35)}
+    trials = pd.DataFrame([{"point": p, "seed": s, "w_a": wa, "w_b": wb, "avg_dev": y + s}
+                           for (p, (wa, wb)), y in zip(mixes.items(), (40, 44, 38, 42)) for s in range(2)])
+    # target runs named differently (the oracle's "grid:a", a method's pick), ranked the same but for a swap
+    target = pd.DataFrame([{"method": m, "seed": s, "w_a": wa, "w_b": wb, "avg_dev": y}
+                           for m, (wa, wb), y in (("equal", mixes["equal"], 45), ("grid:a", mixes["a"], 47),
+                                                  ("grid:b", mixes["b"], 44), ("natural", mixes["c"], 48))
+                           for s in range(3)])
+    rt = grid.rank_transfer(cfg, trials, target).set_index("point")
+    assert rt.loc["a", "proxy"] == 44.5 and rt.loc["a", "target"] == 47 and rt.loc["a", "target runs"] == 3
+    assert rt.attrs["points"] == 4 and rt.attrs["rho"] == pytest.approx(0.8)
+    assert rt.attrs["same_best"] is False                         # proxies' best is a, the targets' is c

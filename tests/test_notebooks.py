@@ -44,6 +44,7 @@ def test_main_table_has_every_method_with_intervals(smoke_book):
     for m in ("Equal", "Natural", "RegMix", "DMO", "Grid", "CausalMix-A", "CausalMix-S"):
         assert m in text
     assert "picked: drawn: " in text                               # Grid's proxy trials on each target pool
+    assert "rank transfer on noisy_text: Spearman" in text         # proxies against targets on the grid's points
     assert "vs Equal" in text and "[" in text                     # paired mean [lo, hi] cells
     for state in ("drawn", "noisy_text"):                          # the smoke scale's target states
         assert state in text

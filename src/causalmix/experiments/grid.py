@@ -90,3 +90,27 @@ def summary(trials_by_state: dict[str, pd.DataFrame], cfg: DictConfig) -> pd.Dat
             rows.append({"state": state, "point": p, y: float(g[y].mean()),
                          "sd": float(g[y].std(ddof=1)) if len(g) > 1 else np.nan, "seeds": len(g), "picked": p == best})
     return pd.DataFrame(rows)
+
+
+def rank_transfer(cfg: DictConfig, trials: pd.DataFrame, target_runs: pd.DataFrame) -> pd.DataFrame:
+    """Do mixtures that rank high on proxies also rank high on targets? On one state: each grid point's mean
+    outcome over its proxy trials (Grid's, on that state's pool) and over the target runs of the same mixture
+    (the oracle's grid; matched by mixture, not name). `attrs` holds Spearman's rho over the points that have
+    both, its two-sided p-value, and whether the proxies' best point is the targets' best."""
+    from scipy.stats import spearmanr
+    y = cfg.estimator.outcome
+    w_cols = [c for c in trials.columns if c.startswith("w_")]
+    rows = []
+    for name, g in trials.groupby("point", sort=False):
+        mix = g[w_cols].iloc[0].to_numpy(float)
+        same = np.abs(target_runs[w_cols].to_numpy(float) - mix).max(axis=1) < 1e-6
+        t = target_runs[same].drop_duplicates("seed")
+        rows.append({"point": name, "proxy": float(g[y].mean()), "proxy runs": len(g),
+                     "target": float(t[y].mean()) if len(t) else np.nan, "target runs": len(t)})
+    out = pd.DataFrame(rows)
+    both = out.dropna(subset=["target"])
+    if len(both) >= 3:
+        r = spearmanr(both.proxy, both.target)
+        out.attrs.update(rho=float(r.statistic), p=float(r.pvalue), points=len(both),
+                         same_best=bool(both.loc[both.proxy.idxmax(), "point"] == both.loc[both.target.idxmax(), "point"]))
+    return out
