@@ -23,24 +23,21 @@ runs = store_for(cfg).load()
 if len(runs) < cfg.sweep.n_runs:
     sys.exit(f"main_targets: error: the sweep has {len(runs)} of {cfg.sweep.n_runs} runs; expected a finished sweep")
 world, states = mr.prepare(cfg, runs)
-jobs = []
+groups = []                    # exactly the calls notebooks 04 and 06 make: mr.run_states, mr.run_oracle, ab.run
 for s in states:
-    cands = dict(s.mixtures) if s.name in cfg.target.states else {}
+    if s.name in cfg.target.states:
+        groups.append((s, s.mixtures))
     if s.name == cfg.target.oracle.state:
-        same = lambda a, b: all(abs(a[d] - b[d]) < 1e-6 for d in a)  # noqa: E731  (as mr.run_oracle)
-        cands.update({k: w for k, w in tg.oracle_candidates(cfg, world.domains).items()
-                      if not any(same(w, p) for p in s.mixtures.values())})
-        cands.update(s.mixtures)
-    seen = []                       # methods proposing one mixture share its runs (mr.run_shared)
-    for m, w in cands.items():
-        if not any(all(abs(w[d] - v[d]) < 1e-9 for d in w) for v in seen):
-            seen.append(w)
-            jobs.append((s, m, w))
+        groups.append((s, mr.oracle_mixtures(cfg, world.domains, s)))
 if list(cfg.ablations.run):
     proposals = ab.propose(cfg, runs, states, log=lambda *_: None)
-    same = lambda a, b: all(abs(a[d] - b[d]) < 1e-9 for d in a)  # noqa: E731  (as ab.run: those use CausalMix-S's)
-    jobs += [(s, m, w) for s in states for m, w in proposals.get(s.name, {}).items()
-             if not same(w, s.mixtures[ab.BASE])]
+    groups += [(s, {ab.BASE: s.mixtures[ab.BASE], **proposals[s.name]}) for s in states if s.name in proposals]
+jobs, seen = [], set()
+for s, mixtures in groups:     # only the runs each call trains itself (the others share them: mr.run_shared)
+    for m, owner in mr.owners(mixtures).items():
+        if owner == m and (s.name, m) not in seen:
+            seen.add((s.name, m))
+            jobs.append((s, m, mixtures[m]))
 mine = jobs[part::parts]
 print(f"part {part}/{parts}: {len(mine)} of {len(jobs)} (state, candidate) pairs x {cfg.target.seeds} seeds", flush=True)
 for s, m, w in mine:

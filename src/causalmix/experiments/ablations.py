@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from causalmix.book.report import mean_ci
 from causalmix.errors import ConfigError
+from causalmix.experiments import mainresults as mr
 from causalmix.experiments import target as tg
 
 BASE = "causalmix_s"
@@ -126,17 +127,10 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dic
 
 
 def run(world, states: list, proposals: dict[str, dict[str, dict]], log=print) -> pd.DataFrame:
-    """Each state's variants beside CausalMix-S's own mixture, on the same paired seeds."""
-    frames = []
-    for s in states:
-        if s.name not in proposals:
-            continue
-        base = s.mixtures[BASE]
-        same = [m for m, w in proposals[s.name].items() if all(abs(w[d] - base[d]) < 1e-9 for d in base)]
-        todo = {BASE: base, **{m: w for m, w in proposals[s.name].items() if m not in same}}
-        res = tg.run_targets(world, todo, s.pool, s.name, log=log)
-        frames += [res, *(res[res.method == BASE].assign(method=m) for m in same)]
-    return pd.concat(frames, ignore_index=True)
+    """Each state's variants beside CausalMix-S's own mixture, on the same paired seeds (mixtures that are
+    the same share their runs: mainresults.run_shared)."""
+    return pd.concat([mr.run_shared(world, {BASE: s.mixtures[BASE], **proposals[s.name]}, s.pool, s.name, log=log)
+                      for s in states if s.name in proposals], ignore_index=True)
 
 
 def moved(states: list, proposals: dict[str, dict[str, dict]]) -> pd.DataFrame:
@@ -215,7 +209,6 @@ def count_curve(cfg: DictConfig, tab: pd.DataFrame, res: pd.DataFrame, oracle: p
     """CausalMix-S fitted on fewer proxy runs (the variants with `runs`) beside the full sweep: per run count,
     the pooled paired difference to the full sweep's mixture and, on the oracle state, the regret against the
     best mixture found there (chapter 4's grid and picks), paired over seeds."""
-    from causalmix.experiments import mainresults as mr
     c = "vs CausalMix-S"
     pooled = tab[tab.state == "pooled"].set_index("method")
     rows = [{"variant": "CausalMix-S (all runs)", "method": BASE, "runs": int(cfg.sweep.n_runs),
@@ -231,11 +224,11 @@ def count_curve(cfg: DictConfig, tab: pd.DataFrame, res: pd.DataFrame, oracle: p
     if oracle is not None and state in set(res.state):
         both = pd.concat([oracle, res[(res.state == state) & res.method.isin(out.method)]], ignore_index=True)
         both = both.drop_duplicates(["method", "seed"])
-        reg = mr.regret(both, list(out.method)).set_index("method")
-        out["regret"] = [reg.loc[mr.label(m), "regret"] if mr.label(m) in reg.index else np.nan for m in out.method]
-        out["regret lo"] = [reg.loc[mr.label(m), "lo"] if mr.label(m) in reg.index else np.nan for m in out.method]
-        out["regret hi"] = [reg.loc[mr.label(m), "hi"] if mr.label(m) in reg.index else np.nan for m in out.method]
-        out.attrs["oracle"] = f"{state} (best found: {reg.attrs['best']})"
+        reg = mr.regret(both, list(out.method))
+        best = reg.attrs["best"]
+        reg = reg.set_index("method").reindex([mr.label(m) for m in out.method])
+        out["regret"], out["regret lo"], out["regret hi"] = (reg[c].to_numpy() for c in ("regret", "lo", "hi"))
+        out.attrs["oracle"] = f"{state} (best found: {best})"
     return out
 
 

@@ -78,8 +78,8 @@ def _targets(cfg: DictConfig) -> list[str]:
     if "grid" in cfg.target.methods:
         from causalmix.experiments.grid import grid_store, points
         g = grid_store(cfg)
-        k = len(cfg.target.states) + (cfg.target.oracle.state not in cfg.target.states and cfg.target.oracle.state is not None)
-        want = k * len(points(cfg, list(cfg.data.domains))) * int(cfg.baselines.grid.seeds)
+        states = set(cfg.target.states) | ({cfg.target.oracle.state} - {None})   # mainresults.prepare's states
+        want = len(states) * len(points(cfg, list(cfg.data.domains))) * int(cfg.baselines.grid.seeds)
         got = len(list(g.dir.glob("run_*.csv"))) if g.dir.is_dir() else 0
         out.append(f"grid proxy runs: {got} stored in {_rel(g.dir)} for {want} (state x point x seed); each is "
                    f"reused when stored (same key as the target runs)")

@@ -27,11 +27,7 @@ from causalmix.experiments.world import World, rng_for
 
 def points(cfg: DictConfig, domains: list[str]) -> dict[str, dict]:
     """The grid: Equal, and each domain at `baselines.grid.tilt` with the rest shared equally."""
-    tilt, k = float(cfg.baselines.grid.tilt), len(domains)
-    out = {"equal": {d: 1 / k for d in domains}}
-    for d in domains:
-        out[d] = {e: tilt if e == d else (1 - tilt) / (k - 1) for e in domains}
-    return out
+    return tg.tilted_grid(domains, float(cfg.baselines.grid.tilt))
 
 
 def grid_store(cfg: DictConfig) -> RunStore:

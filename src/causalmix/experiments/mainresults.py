@@ -59,13 +59,26 @@ def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> 
     return world, out
 
 
+def owners(mixtures: dict[str, dict]) -> dict[str, str]:
+    """Each method -> the first method (in order) that proposes the same mixture: the one whose runs it uses."""
+    owner: dict[str, str] = {}
+    for m, w in mixtures.items():
+        owner[m] = next((f for f in owner if owner[f] == f and tg.same_mixture(w, mixtures[f])), m)
+    return owner
+
+
+def oracle_mixtures(cfg: DictConfig, domains: list[str], s: TargetState) -> dict[str, dict]:
+    """The oracle state's candidates: the grid, less points some method already picked, then every pick."""
+    grid = {k: w for k, w in tg.oracle_candidates(cfg, domains).items()
+            if not any(tg.same_mixture(w, p) for p in s.mixtures.values())}    # e.g. the grid's Equal is Equal's pick
+    return {**grid, **s.mixtures}
+
+
 def run_shared(world: World, mixtures: dict[str, dict], pool: dict, state: str, log=print) -> pd.DataFrame:
     """tg.run_targets, but methods that propose the same mixture (Grid picking Equal, say) share one set of
     runs: the same mixture, seeds and draws would train the same models, so the first method's runs are used
     for the others under their own names."""
-    owner: dict[str, str] = {}
-    for m, w in mixtures.items():
-        owner[m] = next((f for f in owner if owner[f] == f and all(abs(w[d] - mixtures[f][d]) < 1e-9 for d in w)), m)
+    owner = owners(mixtures)
     res = tg.run_targets(world, {m: w for m, w in mixtures.items() if owner[m] == m}, pool, state, log=log)
     return pd.concat([res[res.method == owner[m]].assign(method=m) for m in mixtures], ignore_index=True)
 
@@ -82,11 +95,7 @@ def run_oracle(world: World, states: list[TargetState], log=print) -> pd.DataFra
     if name is None:
         return None
     s = next(x for x in states if x.name == name)
-    same = lambda a, b: all(abs(a[d] - b[d]) < 1e-6 for d in a)  # noqa: E731
-    grid = {k: w for k, w in tg.oracle_candidates(world.cfg, world.domains).items()
-            if not any(same(w, p) for p in s.mixtures.values())}    # e.g. the grid's Equal is Equal's pick
-    candidates = {**grid, **s.mixtures}
-    return run_shared(world, candidates, s.pool, name, log=log)
+    return run_shared(world, oracle_mixtures(world.cfg, world.domains, s), s.pool, name, log=log)
 
 
 def label(method: str) -> str:

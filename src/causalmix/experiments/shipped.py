@@ -81,17 +81,17 @@ def verify(cfg, n_runs: int = 1, seed: int | None = None, log=print) -> dict[int
 
 
 def _cpu_name() -> str:
-    """The CPU's model name and its bf16 instruction sets (what decides how bf16 matmuls round)."""
-    import platform
+    """The CPU's model name (as the reproducibility page gives it) and its bf16 instruction sets: what decides
+    how bf16 matmuls round."""
     from pathlib import Path
+    from causalmix.book.reproducibility import machine
     try:
-        info = Path("/proc/cpuinfo").read_text()
+        flags = next((l.split(":", 1)[1].split() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                      if l.startswith("flags")), [])
     except OSError:
-        return platform.processor() or "unknown"
-    name = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+        flags = []
     bf16 = sorted(f for f in set(flags) if "bf16" in f)
-    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})"
+    return f"{machine()['CPU']} ({', '.join(bf16) or 'no bf16 instructions'})"
 
 
 def verify_base(cfg, size: str = "proxy", log=print) -> list[str]:

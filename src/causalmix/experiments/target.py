@@ -136,14 +136,23 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
     return out, info
 
 
-def oracle_candidates(cfg: DictConfig, domains: list[str]) -> dict[str, dict]:
-    """A coarse grid for the oracle reference: Equal, and each domain tilted to target.oracle.tilt with the
-    rest shared equally."""
-    tilt, k = float(cfg.target.oracle.tilt), len(domains)
-    out = {"grid:equal": {d: 1 / k for d in domains}}
+def tilted_grid(domains: list[str], tilt: float) -> dict[str, dict]:
+    """Equal ("equal"), and each domain (named by it) at share `tilt` with the rest shared equally."""
+    k = len(domains)
+    out = {"equal": {d: 1 / k for d in domains}}
     for d in domains:
-        out[f"grid:{d}"] = {e: tilt if e == d else (1 - tilt) / (k - 1) for e in domains}
+        out[d] = {e: tilt if e == d else (1 - tilt) / (k - 1) for e in domains}
     return out
+
+
+def same_mixture(a: dict, b: dict, tol: float = 1e-6) -> bool:
+    """Equal shares to the store's resolution (run ids round shares to 6 decimals)."""
+    return all(abs(a[d] - b[d]) < tol for d in a)
+
+
+def oracle_candidates(cfg: DictConfig, domains: list[str]) -> dict[str, dict]:
+    """A coarse grid for the oracle reference: tilted_grid at target.oracle.tilt, named grid:<point>."""
+    return {f"grid:{k}": w for k, w in tilted_grid(domains, float(cfg.target.oracle.tilt)).items()}
 
 
 # Which states run, which methods, how many seeds and the oracle's grid choose runs; they do not change
