@@ -22,6 +22,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from causalmix.book.report import mean_ci
+from causalmix.config import validate
 from causalmix.errors import ConfigError
 from causalmix.experiments import mainresults as mr
 from causalmix.experiments import target as tg
@@ -55,7 +56,6 @@ def check(cfg: DictConfig) -> list[str]:
             if n_runs(cfg, f) < MIN_RUNS:
                 raise ConfigError(f"ablations.variants.{n}.runs={f} is {n_runs(cfg, f)} of the sweep's {cfg.sweep.n_runs} "
                                   f"runs; expected at least {MIN_RUNS} (the estimator's minimum)")
-        from causalmix.config import validate
         validate(variant_cfg(cfg, spec))
     return names
 
