@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
-# One prepared device check: a slice of the `paper`-scale sweep on one GPU, to measure seconds per
-# proxy run before committing 512 of them. Run on the lent GPU machine from the repo root with the
-# pure-python deps (hydra-core, omegaconf, antlr4) unpacked in .devcarry/pylib and the parsed samples in
-# .devcarry/samples.tgz (that machine cannot reach PyPI). Usage: scripts/gpu_paper_check.sh [N_RUNS]
+# The `paper` scale on the lent GPU machine, timed (scripts/gpu_paper_check.py). That machine cannot reach
+# PyPI, so scripts/gpu_bundle.sh first packs what it lacks into the git-ignored .devcarry/: the pure-python
+# deps (hydra, omegaconf, antlr4) in pylib/, cp312 wheels of econml and its compiled deps in whl/, and the
+# parsed samples this config keys in samples.tgz (the code domain's under the running Python's key).
+# Usage, from the repo root there: scripts/gpu_paper_check.sh [gpu_paper_check.py options and overrides]
 set -euo pipefail
-n=${1:-12}
-out=${OUT:-/tmp/out}
-export PYTHONPATH=$PWD/src:$PWD/.devcarry/pylib
+out=/tmp/paper_check
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
+export PYTHONPATH=$PWD/src:$PWD/.devcarry/pylib:/tmp/site PYTHONUNBUFFERED=1
 mkdir -p .cache && tar xzf .devcarry/samples.tgz -C .cache
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
-t0=$(date +%s)
-python3 -m causalmix.cli sweep scale=paper sweep.n_runs="$n" paths.out="$out/paper" 2>&1 \
-  | tr '\r' '\n' | grep -v "run/s\]" | tail -n 12
-echo "wall for $n runs incl. world build and base pretraining: $(( $(date +%s) - t0 )) s"
-python3 - "$out/paper" <<'PY'
-import sys, glob, pandas as pd
-df = pd.concat(pd.read_csv(f) for f in glob.glob(sys.argv[1] + "/runs/*/run_*.csv"))
-df.to_csv(sys.argv[1] + "/../paper_runs.csv", index=False)
-print(df[["wall_seconds", "steps", "tokens", "avg_dev", "avg_margin"]].describe().round(2).to_string())
-PY
-cp .cache/base/*.pt "$out/" 2>/dev/null || true
+python3 scripts/gpu_bundle.py --relink
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 scripts/gpu_paper_check.py "$out" "$@" device=cuda || true
+# back through $OUT (at most 8 files): the figures, the runs, and every log with the base models in one tarball
+if [ -n "${OUT:-}" ]; then
+  cp "$out"/paper_check.json "$out"/paper_runs.csv "$out"/paper_targets.csv "$OUT"/ 2>/dev/null || true
+  tar czf "$OUT/logs.tgz" -C "$out" $(cd "$out" && ls *.log) 2>/dev/null || true
+fi
