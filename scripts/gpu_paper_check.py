@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--scale", default="paper")
+    ap.add_argument("--sweep-only", action="store_true", help="stop after the sweep")
     ap.add_argument("--sweep-budget", type=float, default=300)
     ap.add_argument("--target-budget", type=float, default=180)
     a, a.overrides = ap.parse_known_args()
@@ -125,6 +126,9 @@ def main() -> None:
         fig["sweep"]["avg_dev"] = [round(float(runs.avg_dev.mean()), 2), round(float(runs.avg_dev.std()), 2)]
         fig["sweep"]["acc_by_domain"] = {c[4:]: round(float(runs[c].mean()), 1)
                                          for c in runs.columns if c.startswith("acc_")}
+    if a.sweep_only:
+        runs.to_csv(out / "paper_runs.csv", index=False)
+        return finish(fig, out, watch, t_all)
     if done < 16:
         fig["error"] = "too few proxy runs finished to fit"
         return finish(fig, out, watch, t_all)

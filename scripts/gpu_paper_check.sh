@@ -8,7 +8,7 @@ set -euo pipefail
 out=/tmp/paper_check
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
 export PYTHONPATH=$PWD/src:$PWD/.devcarry/pylib:/tmp/site PYTHONUNBUFFERED=1
-mkdir -p .cache && tar xzf .devcarry/samples.tgz -C .cache
+mkdir -p .cache && tar xzf .devcarry/samples.tgz -C .cache && tar xzf .devcarry/corpora.tgz -C .cache
 python3 scripts/gpu_bundle.py --relink
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 scripts/gpu_paper_check.py "$out" "$@" device=cuda || true
