@@ -123,6 +123,7 @@ PRODUCERS = {
              ("experiments.world:base_model", "experiments.world:neutral_texts", "experiments.world:gpt_config")),
     "runs": (("experiments.proxy",), ()),
     "target": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:run_targets")),
+    "longcot": (("experiments.longcot",), ()),
 }
 
 
