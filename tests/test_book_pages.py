@@ -337,3 +337,13 @@ def test_choosing_chapters_is_not_a_config_change(tmp_path, capsys):
     assert not list(tmp_path.glob("config.*.yaml")) and "config changed" not in capsys.readouterr().out
     save_config(OmegaConf.create({"seed": 1, "reproduce": {"notebooks": None}}), [], tmp_path)
     assert len(list(tmp_path.glob("config.*.yaml"))) == 1
+
+
+def test_glance_states_the_long_cot_comparison_from_its_intervals():
+    res = json.loads(json.dumps(RESULTS)) | {
+        "long_cot": {"CausalMix-S": [12.3, 11.0, 13.5], "Grid": [11.8, 10.5, 13.0]},
+        "long_cot_vs": {"CausalMix-S": {"Grid": [0.5, -0.3, 1.2], "RegMix": [1.5, 0.3, 2.2], "Equal": [-1.0, -2.0, -0.1]}}}
+    md = glance.render(res, PAPER)
+    assert "Long chain-of-thought (chapter 7" in md and "CausalMix-S scores 12.30 [11.00, 13.50] AvgDev" in md
+    assert "It does not beat Grid" in md and "It beats RegMix, by +1.50" in md and "It is worse than Equal, by -1.00" in md
+    assert "Long chain-of-thought" not in glance.render(RESULTS, PAPER)      # no chapter 7 results, no sentence

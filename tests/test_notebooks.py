@@ -77,3 +77,15 @@ def test_book_built_strictly_with_every_page(smoke_book):
         assert page.exists() and "<img" in page.read_text()
     assert (html / "method.html").exists()
     assert (run_dir / "config.yaml").exists()
+
+
+def test_long_cot_chapter_puts_causalmix_beside_grid_regmix_and_equal(smoke_book):
+    import json
+    book, run_dir = smoke_book
+    text, _ = outputs(book / "executed" / "07_long_cot.ipynb")
+    for m in ("Equal", "RegMix", "Grid", "CausalMix-A", "CausalMix-S", "vs Grid", "noisy_chain"):
+        assert m in text
+    assert "#" in text and "chain: " in text                      # worked solutions with final answers shown
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert set(doc["long_cot"]) == {"Equal", "RegMix", "Grid", "CausalMix-A", "CausalMix-S"}
+    assert all(len(v) == 3 for v in doc["long_cot"].values())

@@ -174,3 +174,14 @@ def count_curve(curve: pd.DataFrame):
         ax.set_xticks(list(curve["runs"]), [str(int(r)) for r in curve["runs"]])
     fig.tight_layout()
     return fig
+
+
+def share_accuracy(runs: pd.DataFrame, domains: list[str]):
+    """One panel per domain: each proxy run's accuracy on the domain's benchmark against its share."""
+    fig, axes = plt.subplots(1, len(domains), figsize=(2.6 * len(domains), 2.8), sharey=True)
+    for ax, d in zip(np.atleast_1d(axes), domains):
+        sns.regplot(x=runs[f"w_{d}"], y=runs[f"acc_{d}"], ax=ax, scatter_kws={"s": 10, "alpha": 0.6}, lowess=True,
+                    line_kws={"color": "k", "lw": 1})
+        ax.set(title=d, xlabel=f"share of {d}", ylabel="final answer right (%)" if ax is axes[0] else "")
+    fig.tight_layout()
+    return fig

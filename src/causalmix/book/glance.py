@@ -144,6 +144,15 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
                 said = "the difference is within noise"
             out.append(f"- Does knowing the pool's state pay? CausalMix-S against the same model without covariates "
                        f"(chapter 6): {d:+.2f} [{lo:+.2f}, {hi:+.2f}] AvgDev for the model without; {said}.")
+    lc, lc_vs = results.get("long_cot") or {}, results.get("long_cot_vs") or {}
+    for m in ("CausalMix-A", "CausalMix-S"):
+        if m in lc and lc_vs.get(m):
+            line = (f"- Long chain-of-thought (chapter 7: a reasoning pool, a target of another shape): {m} scores "
+                    f"{_ci(lc[m], signed=False)} AvgDev.")
+            for b in ("Grid", "RegMix", "Equal"):
+                if b in lc_vs[m]:
+                    line += f" It {judge(lc_vs[m][b], b)}"
+            out.append(line)
     if paper:
         shown = [f"{s['name']}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.get("scores", {}).items())
                  for s in paper.get("settings", [])]

@@ -9,7 +9,8 @@ Task kinds (a domain names one in `task`; its samples are the kind's problems):
 The number of terms (or letters) sets a solution's length and a sample's difficulty.
 
 A pool's noise here is a reasoning error: one step is wrong by a small amount and every later step
-carries it, so the final answer is wrong while the solution still reads as a solution. The quality a
+carries it, so the final answer is wrong while the solution still reads as a solution (a running maximum
+can absorb the error when a later number is larger: a flawed solution with the right answer). The quality a
 practitioner can measure (the `ws_` covariate of this experiment) is the share of a pool's samples whose
 worked solution checks."""
 from __future__ import annotations

@@ -15,8 +15,10 @@ off, carried to a wrong final answer), applied to samples that are not truncated
 covariate `ws_<domain>` is the share of a pool's samples whose worked solution checks, which a
 practitioner can compute for such data.
 
-Runs are stored under `outputs/<scale>/long_cot/` (`runs/` for proxies, `grid/` for Grid's trials,
-`target/`), keyed by this experiment's config and the code that computes a run (lineage kind `longcot`)."""
+Runs are stored under `outputs/<scale>/long_cot/` (`runs/` for proxies, `grid/runs/` for Grid's trials,
+`target/runs/`), keyed by this experiment's config and the code that computes a run (lineage kind `longcot`).
+Runs trained together as one stack are always the same set (a sweep block of run ids; a state's grid; the
+seeds of one mixture on one state), so a run's numbers never depend on which others were already stored."""
 from __future__ import annotations
 
 import copy
@@ -137,39 +139,43 @@ def _manifest(cfg: DictConfig, what: str) -> dict:
 def store(cfg: DictConfig, what: str) -> RunStore:
     """what: runs (the sweep) | grid (Grid's proxy trials) | target."""
     man = _manifest(cfg, what)
-    return RunStore(path(cfg, "out") / what, config_hash({"config": man["config_key"], "code": lineage.digest(man["code"])}))
+    root = path(cfg, "out") / ("" if what == "runs" else what)       # as the main stores: runs/, grid/runs/, target/runs/
+    return RunStore(root, config_hash({"config": man["config_key"], "code": lineage.digest(man["code"])}))
 
 
-def _record_ids(st: RunStore, ids: list[int]) -> list[int]:
-    return [i for i in ids if not st.done(i)]
+def prepare(world: World, base, run_id: int) -> tuple[dict, list[str], int]:
+    """A proxy run before training: its record's head (mixture, latent state, covariates), texts and seed."""
+    cfg = world.cfg
+    rng = rng_for(cfg, 11, cfg.sweep.seed_offset + run_id)
+    state = pools.draw_state(world.domains, cfg.data.state, rng)
+    pool = make_pool(world, state, cfg.data.pool_size, rng)
+    mixture = proxy.draw_mixture(cfg, world.domains, pools.composition(state), rng)
+    covs = covariates(world, base, pool, rng)
+    texts = pools.draw_training_set(pool, mixture, cfg.proxy.samples, rng)
+    head = {"run_id": run_id, "seed": int(cfg.seed), **{f"w_{d}": w for d, w in mixture.items()},
+            **pools.flat_state(state), **covs}
+    return head, texts, int(rng.integers(2**31))
 
 
 def sweep(world: World, log=print) -> pd.DataFrame:
     """The proxy sweep on reasoning pools (stacked blocks of sweep.batch runs); finished runs are reused."""
     cfg = world.cfg
     st = store(cfg, "runs")
-    todo = _record_ids(st, list(range(cfg.sweep.n_runs)))
+    todo = [i for i in range(cfg.sweep.n_runs) if not st.done(i)]
     if todo:
         lineage.write_manifest(st.dir / "manifest.json", _manifest(cfg, "runs"))
         base = base_model(cfg, "proxy", log=log)
         log(f"long CoT sweep: {cfg.sweep.n_runs - len(todo)} of {cfg.sweep.n_runs} runs reused, {len(todo)} to go")
         size = int(cfg.sweep.batch)
+        blocks = sorted({i - i % size for i in todo})      # fixed blocks of run ids: a run's bits never depend
         bar = tqdm(total=len(todo), desc="long-CoT proxy runs", unit="run", file=sys.stderr, mininterval=30)
-        for b in range(0, len(todo), size):
-            block, heads, texts, seeds = todo[b:b + size], [], [], []
-            for i in block:
-                rng = rng_for(cfg, 11, cfg.sweep.seed_offset + i)
-                state = pools.draw_state(world.domains, cfg.data.state, rng)
-                pool = make_pool(world, state, cfg.data.pool_size, rng)
-                mixture = proxy.draw_mixture(cfg, world.domains, pools.composition(state), rng)
-                covs = covariates(world, base, pool, rng)
-                texts.append(pools.draw_training_set(pool, mixture, cfg.proxy.samples, rng))
-                seeds.append(int(rng.integers(2**31)))
-                heads.append({"run_id": i, "seed": int(cfg.seed), **{f"w_{d}": w for d, w in mixture.items()},
-                              **pools.flat_state(state), **covs})
-            for i, h, sc in zip(block, heads, train_and_score(world, base, texts, seeds, cfg.proxy)):
-                st.write(i, {"config_hash": st.hash, **h, **sc})
-            bar.update(len(block))
+        for b in blocks:                                    # on which other runs were missing
+            block = list(range(b, min(b + size, cfg.sweep.n_runs)))
+            heads, texts, seeds = zip(*[prepare(world, base, i) for i in block])
+            for i, h, sc in zip(block, heads, train_and_score(world, base, list(texts), list(seeds), cfg.proxy)):
+                if not st.done(i):
+                    st.write(i, {"config_hash": st.hash, **h, **sc})
+                    bar.update(1)
         bar.close()
     return st.load().sort_values("run_id").reset_index(drop=True)
 
@@ -193,7 +199,7 @@ def grid_trials(world: World, scorer, name: str, pool: dict, log=print) -> pd.Da
     from causalmix.experiments import grid
     cfg, st = world.cfg, store(world.cfg, "grid")
     jobs = [(p, s, mix) for p, mix in grid.points(cfg, world.domains).items() for s in range(int(cfg.baselines.grid.seeds))]
-    todo = [j for j in jobs if not st.done(_run_id(name, *j))]
+    todo = jobs if any(not st.done(_run_id(name, *j)) for j in jobs) else []   # one stack, always the whole set
     if todo:
         lineage.write_manifest(st.dir / "manifest.json", _manifest(cfg, "grid"))
         log(f"long CoT grid ({name}): {len(todo)} proxy runs to go")
@@ -203,8 +209,9 @@ def grid_trials(world: World, scorer, name: str, pool: dict, log=print) -> pd.Da
             texts.append(pools.draw_training_set(pool, mix, cfg.proxy.samples, rng))
             seeds.append(int(rng.integers(2**31)))
         for (p, s, mix), sc in zip(todo, train_and_score(world, scorer, texts, seeds, cfg.proxy)):
-            st.write(_run_id(name, p, s, mix), {"run_id": _run_id(name, p, s, mix), "state": name, "point": p,
-                                                "seed": s, **{f"w_{d}": w for d, w in mix.items()}, **sc})
+            if not st.done(_run_id(name, p, s, mix)):
+                st.write(_run_id(name, p, s, mix), {"run_id": _run_id(name, p, s, mix), "state": name, "point": p,
+                                                    "seed": s, **{f"w_{d}": w for d, w in mix.items()}, **sc})
     return pd.concat([st.read(_run_id(name, *j)) for j in jobs], ignore_index=True)
 
 
@@ -234,29 +241,25 @@ def target_runs(world: World, proposals: dict, log=print) -> pd.DataFrame:
     target settings on proxy.samples x sample_factor samples); methods with the same mixture share runs."""
     from causalmix.experiments import mainresults as mr
     cfg, st = world.cfg, store(world.cfg, "target")
-    rows, todo = [], []
+    rows, groups = [], []
     for name, p in proposals.items():
         owner = mr.owners(p["mixtures"])
         for m, mix in p["mixtures"].items():
-            for s in range(int(cfg.target.seeds)):
-                rid = _run_id(name, owner[m], s, p["mixtures"][owner[m]])
-                rows.append((rid, name, m, s))
-                if owner[m] == m and not st.done(rid):
-                    todo.append((rid, name, m, s, mix))
-    if todo:
+            ids = [_run_id(name, owner[m], s, p["mixtures"][owner[m]]) for s in range(int(cfg.target.seeds))]
+            rows += [(rid, name, m, s) for s, rid in enumerate(ids)]
+            if owner[m] == m and not all(st.done(r) for r in ids):
+                groups.append((name, m, mix, ids))     # one stack: every seed of a (state, mixture), always together
+    if groups:
         lineage.write_manifest(st.dir / "manifest.json", _manifest(cfg, "target"))
         base = base_model(cfg, "target", log=log)
-        log(f"long CoT target runs: {len(todo)} to go")
-        size = int(cfg.sweep.batch)
-        for b in range(0, len(todo), size):
-            part, texts, seeds = todo[b:b + size], [], []
-            for rid, name, m, s, mix in part:
-                rng = rng_for(cfg, 3, s)
-                texts.append(pools.draw_training_set(proposals[name]["pool"], mix,
-                                                     cfg.proxy.samples * cfg.target.sample_factor, rng))
-                seeds.append(1000 + s)
-            for (rid, name, m, s, mix), sc in zip(part, train_and_score(world, base, texts, seeds, cfg.target)):
-                st.write(rid, {"run_id": rid, "state": name, "method": m, "seed": s, "device": cfg.device,
-                               **{f"w_{d}": w for d, w in mix.items()}, **sc})
+        log(f"long CoT target runs: {sum(len(g[3]) for g in groups)} in {len(groups)} stacks to go")
+        for name, m, mix, ids in tqdm(groups, desc="long-CoT target stacks", file=sys.stderr, mininterval=30):
+            texts = [pools.draw_training_set(proposals[name]["pool"], mix, cfg.proxy.samples * cfg.target.sample_factor,
+                                             rng_for(cfg, 3, s)) for s in range(len(ids))]
+            scores = train_and_score(world, base, texts, [1000 + s for s in range(len(ids))], cfg.target)
+            for s, (rid, sc) in enumerate(zip(ids, scores)):
+                if not st.done(rid):
+                    st.write(rid, {"run_id": rid, "state": name, "method": m, "seed": s, "device": cfg.device,
+                                   **{f"w_{d}": w for d, w in mix.items()}, **sc})
     return pd.concat([st.read(rid).assign(state=name, method=m, seed=s) for rid, name, m, s in rows],
                      ignore_index=True)
