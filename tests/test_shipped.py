@@ -33,9 +33,12 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid"])
+@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid", "long_cot/runs", "long_cot/grid",
+                                  "long_cot/target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
-    store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store}[kind](cfg)
+    from causalmix.experiments import longcot as lc
+    store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store,
+             **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
     assert tracked == {store.dir.resolve()}, (
@@ -75,6 +78,13 @@ def test_random_shipped_runs_recompute_within_tolerance(cfg):
     for rid, diffs in res.items():
         assert not diffs, f"shipped run {rid} differs when recomputed: " + "; ".join(diffs)
         assert any(f"run {rid}: matches" in line for line in lines)
+
+
+def test_a_random_shipped_long_cot_run_recomputes_within_tolerance(cfg):
+    lines = []
+    res = shipped.verify_long_cot(cfg, n_runs=1, seed=None, log=lines.append)
+    for rid, diffs in res.items():
+        assert not diffs, f"shipped long-CoT run {rid} differs when recomputed: " + "; ".join(diffs)
 
 
 def test_compare_names_the_value_and_by_how_much():

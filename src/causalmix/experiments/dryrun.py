@@ -86,11 +86,29 @@ def _targets(cfg: DictConfig) -> list[str]:
     return out
 
 
+def _long_cot(cfg: DictConfig) -> list[str]:
+    """Chapter 7's stores (experiments/longcot.py): its sweep, Grid trials and target runs."""
+    from causalmix.experiments import longcot as lc
+    if "07_long_cot" not in (cfg.reproduce.notebooks or ["07_long_cot"]):
+        return []
+    lcfg = lc.config(cfg)
+    out = [_base(lcfg, "target").replace("base model target", "long CoT base model target")]
+    for what, n in (("runs", lcfg.sweep.n_runs), ("grid", None), ("target", None)):
+        st = lc.store(lcfg, what)
+        have = len(list(st.dir.glob("run_*.csv"))) if st.dir.is_dir() else 0
+        line = f"long CoT {what}: {have} stored in {_rel(st.dir)}" + (f" for {n}" if n else "")
+        if not have:
+            others = [m for m in st.dir.parent.glob("*/manifest.json") if m.parent != st.dir]
+            line += f"; why none: {lineage.why_not_reused(others, lc._manifest(lcfg, what))}"
+        out.append(line)
+    return out
+
+
 def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
     """Lines saying, per cached stage, reuse or recompute and why."""
     lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
-        lines += [_base(cfg, "target"), *_targets(cfg),
+        lines += [_base(cfg, "target"), *_targets(cfg), *_long_cot(cfg),
                   "notebooks: every notebook is executed again (fast where the stages above are reused)"]
     return lines

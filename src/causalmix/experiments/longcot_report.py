@@ -35,7 +35,8 @@ def table(res: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def findings(tab: pd.DataFrame, learn: pd.DataFrame, runs: pd.DataFrame, proposals: dict) -> list[str]:
+def findings(tab: pd.DataFrame, learn: pd.DataFrame, runs: pd.DataFrame, proposals: dict,
+             heldout: pd.DataFrame | None = None) -> list[str]:
     """Plain sentences, each computed from the numbers above it."""
     out = []
     best = learn.sort_values("per +10% share", ascending=False)
@@ -53,6 +54,12 @@ def findings(tab: pd.DataFrame, learn: pd.DataFrame, runs: pd.DataFrame, proposa
         out.append(f"The same sums written out step by step (chain) are answered right {c.accuracy:.1f}% of the time, "
                    f"answered at once (direct) {d.accuracy:.1f}%: long thought "
                    + ("helps these proxies." if c.accuracy > d.accuracy else "does not help these proxies."))
+    if heldout is not None and len(heldout) >= 2:
+        h = heldout.set_index("model").spearman
+        out.append(f"On held-out proxy runs the causal model ranks runs at Spearman {h.iloc[0]:.2f}, RegMix at "
+                   f"{h.iloc[1]:.2f}: " + ("a weak instrument: the fits see little of what moves a run's "
+                                           "outcome, so a target table can show little between methods."
+                                           if h.max() < 0.5 else "the fits carry usable signal."))
     pooled = tab[tab.state == "pooled"]
     for m in ("CausalMix-A", "CausalMix-S"):
         r = pooled[pooled.method == m]

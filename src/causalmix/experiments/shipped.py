@@ -80,6 +80,27 @@ def verify(cfg, n_runs: int = 1, seed: int | None = None, log=print) -> dict[int
     return out
 
 
+def verify_long_cot(cfg, n_runs: int = 1, seed: int | None = None, log=print) -> dict[int, list[str]]:
+    """verify() for chapter 7's shipped proxy runs (experiments/longcot.py): each retrained alone."""
+    from causalmix.experiments import longcot as lc
+    from causalmix.experiments.world import base_model, set_threads
+    lcfg = lc.config(cfg)
+    store = lc.store(lcfg, "runs")
+    ids = sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) if store.dir.is_dir() else []
+    if not ids:
+        raise ConfigError(f"no shipped long-CoT runs for this config and code in {store.dir}")
+    pick = sorted(np.random.default_rng(seed).choice(ids, size=min(n_runs, len(ids)), replace=False).tolist())
+    set_threads(lcfg)
+    world, base = lc.build_world(lcfg), base_model(lcfg, "proxy", log=log)
+    out = {}
+    for rid in pick:
+        head, texts, s = lc.prepare(world, base, rid)
+        again = {**head, **lc.train_and_score(world, base, [texts], [s], lcfg.proxy)[0]}
+        out[rid] = compare(store.read(rid).iloc[0].to_dict(), again)
+        log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
+    return out
+
+
 def _cpu_name() -> str:
     """The CPU's model name (as the reproducibility page gives it) and its bf16 instruction sets: what decides
     how bf16 matmuls round."""
