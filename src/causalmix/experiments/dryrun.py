@@ -92,7 +92,8 @@ def _long_cot(cfg: DictConfig) -> list[str]:
     if "07_long_cot" not in (cfg.reproduce.notebooks or ["07_long_cot"]):
         return []
     lcfg = lc.config(cfg)
-    out = [_base(lcfg, "target").replace("base model target", "long CoT base model target")]
+    out = [_base(lcfg, "target").replace("base model target", "long CoT base model target")
+           + ("" if "reuse" in _base(lcfg, "target") else "; only if a target run below is missing")]
     for what, n in (("runs", lcfg.sweep.n_runs), ("grid", None), ("target", None)):
         st = lc.store(lcfg, what)
         have = len(list(st.dir.glob("run_*.csv"))) if st.dir.is_dir() else 0

@@ -80,8 +80,13 @@ def verify(cfg, n_runs: int = 1, seed: int | None = None, log=print) -> dict[int
     return out
 
 
-def verify_long_cot(cfg, n_runs: int = 1, seed: int | None = None, log=print) -> dict[int, list[str]]:
-    """verify() for chapter 7's shipped proxy runs (experiments/longcot.py): each retrained alone."""
+def verify_long_cot(cfg, n_blocks: int = 1, seed: int | None = None, log=print) -> dict[int, list[str]]:
+    """verify() for chapter 7's shipped proxy runs (experiments/longcot.py): a random block of sweep.batch runs,
+    trained again as the same stack. Its benchmarks check a greedily decoded final answer, where a last-bit
+    difference can flip an argmax and then the whole answer: one run retrained alone instead of in its stack
+    moved AvgDev by 0, 0.9 and 4.3 points on three runs (one domain by 13 points), so only the same stack is a
+    fair check. On the thread count and CPU that made it, it recomputes to the bit; elsewhere, within the
+    tolerances of `compare`."""
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.world import base_model, set_threads
     lcfg = lc.config(cfg)
@@ -89,15 +94,18 @@ def verify_long_cot(cfg, n_runs: int = 1, seed: int | None = None, log=print) ->
     ids = sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) if store.dir.is_dir() else []
     if not ids:
         raise ConfigError(f"no shipped long-CoT runs for this config and code in {store.dir}")
-    pick = sorted(np.random.default_rng(seed).choice(ids, size=min(n_runs, len(ids)), replace=False).tolist())
+    size = int(lcfg.sweep.batch)
+    starts = sorted({i - i % size for i in ids})
+    pick = sorted(np.random.default_rng(seed).choice(starts, size=min(n_blocks, len(starts)), replace=False).tolist())
     set_threads(lcfg)
     world, base = lc.build_world(lcfg), base_model(lcfg, "proxy", log=log)
     out = {}
-    for rid in pick:
-        head, texts, s = lc.prepare(world, base, rid)
-        again = {**head, **lc.train_and_score(world, base, [texts], [s], lcfg.proxy)[0]}
-        out[rid] = compare(store.read(rid).iloc[0].to_dict(), again)
-        log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
+    for b in pick:
+        block = list(range(b, min(b + size, int(lcfg.sweep.n_runs))))
+        heads, texts, seeds = zip(*[lc.prepare(world, base, i) for i in block])
+        for rid, h, sc in zip(block, heads, lc.train_and_score(world, base, list(texts), list(seeds), lcfg.proxy)):
+            out[rid] = compare(store.read(rid).iloc[0].to_dict(), {**h, **sc})
+            log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
     return out
 
 
