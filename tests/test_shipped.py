@@ -33,11 +33,13 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid", "long_cot/runs", "long_cot/grid",
+@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid", "knobs", "long_cot/runs", "long_cot/grid",
                                   "long_cot/target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     from causalmix.experiments import longcot as lc
+    from causalmix.experiments.analysis import knob_store
     store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store,
+             "knobs": lambda c: knob_store(c, c.knobs.levels, c.knobs.seeds),
              **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
@@ -80,9 +82,10 @@ def test_random_shipped_runs_recompute_within_tolerance(cfg):
         assert any(f"run {rid}: matches" in line for line in lines)
 
 
-def test_a_random_shipped_long_cot_run_recomputes_within_tolerance(cfg):
+def test_a_random_shipped_long_cot_block_recomputes_within_tolerance(cfg):
     lines = []
-    res = shipped.verify_long_cot(cfg, n_runs=1, seed=None, log=lines.append)
+    res = shipped.verify_long_cot(cfg, n_blocks=1, seed=None, log=lines.append)
+    assert len(res) == cfg.sweep.batch
     for rid, diffs in res.items():
         assert not diffs, f"shipped long-CoT run {rid} differs when recomputed: " + "; ".join(diffs)
 

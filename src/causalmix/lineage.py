@@ -124,6 +124,7 @@ PRODUCERS = {
     "runs": (("experiments.proxy",), ()),
     "target": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:run_targets")),
     "longcot": (("experiments.longcot",), ()),
+    "knobs": (("experiments.proxy",), ("experiments.analysis:knob_sweep",)),
 }
 
 

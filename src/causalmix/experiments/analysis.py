@@ -7,8 +7,12 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from causalmix import lineage
+from causalmix.config import config_hash, path
 from causalmix.data import pool as pools
 from causalmix.experiments.proxy import finetune_and_score, measure_pool
+from causalmix.experiments.store import RunStore
+from causalmix.experiments.sweep import sweep_spec
 from causalmix.experiments.world import World, rng_for
 
 # which measured covariate should answer to which latent knob (sign expected)
@@ -68,27 +72,49 @@ def within_domain_correlations(df: pd.DataFrame, knob: str) -> pd.DataFrame:
     return df.groupby("domain").apply(lambda g: g[covs].rank().corrwith(g[f"knob_{knob}"].rank()))
 
 
+def knob_manifest(cfg: DictConfig, levels: dict, seeds: int, size: int | None = None) -> dict:
+    spec = {"sweep": sweep_spec(cfg), "levels": {k: list(map(float, v)) for k, v in levels.items()},
+            "seeds": int(seeds), "size": int(size or cfg.data.pool_size)}
+    return lineage.manifest(spec, "knobs")
+
+
+def knob_store(cfg: DictConfig, levels: dict, seeds: int, size: int | None = None) -> RunStore:
+    """The knob sweep's fine-tunes, stored like proxy runs (outputs/<scale>/knobs/runs/<key>), keyed by the
+    config that shapes a fine-tune, the levels and seeds, and the code (lineage kind `knobs`)."""
+    man = knob_manifest(cfg, levels, seeds, size)
+    return RunStore(path(cfg, "out") / "knobs", config_hash({"config": man["config_key"],
+                                                             "code": lineage.digest(man["code"])}))
+
+
 def knob_sweep(world: World, base, levels: dict[str, tuple[float, float]], seeds: int,
                size: int | None = None) -> pd.DataFrame:
     """Controlled sweep: equal mixture, every domain at a knob's low or high level (other knobs at
-    their clean defaults), `seeds` fine-tunes each; the same seeds at both levels so they pair."""
+    their clean defaults), `seeds` fine-tunes each; the same seeds at both levels so they pair. Each
+    fine-tune is stored (knob_store) and reused."""
     cfg = world.cfg
     clean = {"amount": 1.0, "noise": 0.0, "dup": 0.0, "trunc": 0.0, "difficulty": 0.5}
     equal = {d: 1 / len(world.domains) for d in world.domains}
+    store = knob_store(cfg, levels, seeds, size)
     size = size or cfg.data.pool_size
     rows = []
     for knob, (lo, hi) in levels.items():
         for level, value in (("low", lo), ("high", hi)):
             for s in range(seeds):
-                rng = rng_for(cfg, 5, s)
-                state = {d: {**clean, knob: value} for d in world.domains}
-                pool = pools.build(world.pool_samples(), state, size, world.families, rng,
-                                   width=cfg.data.state.difficulty_width)
-                texts = pools.draw_training_set(pool, equal, cfg.proxy.samples, rng)
-                r = finetune_and_score(world, base, texts, seed=s, settings=cfg.proxy)
+                rid = int(config_hash({"knob": knob, "level": level, "value": float(value), "s": s}), 16) % 10**9
+                if not store.done(rid):
+                    lineage.write_manifest(store.dir / "manifest.json", knob_manifest(cfg, levels, seeds, size))
+                    rng = rng_for(cfg, 5, s)
+                    state = {d: {**clean, knob: value} for d in world.domains}
+                    pool = pools.build(world.pool_samples(), state, size, world.families, rng,
+                                       width=cfg.data.state.difficulty_width)
+                    texts = pools.draw_training_set(pool, equal, cfg.proxy.samples, rng)
+                    r = finetune_and_score(world, base, texts, seed=s, settings=cfg.proxy)
+                    store.write(rid, {"run_id": rid, "knob": knob, "level": level, "value": float(value), "seed": s,
+                                      **{k: v for k, v in r.items() if k.startswith(("acc_", "margin_"))}})
+                r = store.read(rid).iloc[0]
                 for d in world.domains:
                     rows.append({"knob": knob, "level": level, "value": value, "seed": s, "domain": d,
-                                 "acc": r[f"acc_{d}"], "margin": r[f"margin_{d}"]})
+                                 "acc": float(r[f"acc_{d}"]), "margin": float(r[f"margin_{d}"])})
     return pd.DataFrame(rows)
 
 
