@@ -123,3 +123,19 @@ def test_a_users_jsonl_domain_joins_by_config_alone(tmp_path):
     f.write_text(f.read_text() + "\n{not json\n")
     with pytest.raises(ConfigError, match="recipes.jsonl:61"):
         build_world(cfg)
+
+
+def test_the_knob_sweep_is_stored_and_reused_and_a_new_level_recomputes(tiny_cfg):
+    from causalmix.experiments import analysis
+    from causalmix.experiments.world import base_model, build_world
+    world, base = build_world(tiny_cfg), base_model(tiny_cfg, "proxy")
+    levels = {"noise": (0.0, 0.8)}
+    first = analysis.knob_sweep(world, base, levels, seeds=1)
+    store = analysis.knob_store(tiny_cfg, levels, 1)
+    assert len(list(store.dir.glob("run_*.csv"))) == 2 and (store.dir / "manifest.json").exists()
+    files = {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")}
+    again = analysis.knob_sweep(world, base, levels, seeds=1)
+    pd.testing.assert_frame_equal(first, again)
+    assert {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")} == files     # read, not recomputed
+    other = analysis.knob_store(tiny_cfg, {"noise": (0.0, 0.5)}, 1)
+    assert other.dir != store.dir                                  # other levels, another key
