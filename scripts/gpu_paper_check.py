@@ -8,7 +8,9 @@ and some Python), so the sweep and the target runs go out as `--workers` process
 through the ordinary tools: `causalmix sweep` shards (sweep.shard of sweep.n_shards) and
 scripts/main_targets.py parts, both writing into the same crash-safe stores. Each stage stops at its
 budget (seconds); what finished is counted, and the rest is extrapolated from the measured rate, said so
-in the JSON (`extrapolated`). The main table here leaves out Grid (its 8 x 2 proxy trials per state are
+in the JSON (`extrapolated`). One block of sweep.batch proxies is first timed alone, so a rate comes back
+even when the parallel sweep finishes no block inside its budget (as on 2026-11-29:
+book/measurements/gpu-paper-check.json). The main table here leaves out Grid (its 8 x 2 proxy trials per state are
 counted in proxy runs) and the ablations. Run it on the GPU machine through scripts/gpu_paper_check.sh."""
 from __future__ import annotations
 
@@ -113,7 +115,13 @@ def main() -> None:
     w, codes = parallel([[py, "-c", code, s, *ov] for s in ("proxy", "target")], out / "base", 600)
     fig["bases"] = {"wall_s": round(w, 1), "exit": codes}
 
-    # 2. the sweep: `workers` shards on the one device
+    # 2a. one block of sweep.batch proxies alone (a rate even if the parallel sweep finishes no block in time)
+    one = [*ov, f"sweep.n_runs={int(cfg.sweep.batch)}"]
+    w, rc = sh([py, "-m", "causalmix.cli", "sweep", *one], out / "block.log", a.sweep_budget / 2)
+    fig["one_block"] = {"runs": int(cfg.sweep.batch), "wall_s": round(w, 1), "exit": rc,
+                        "s_per_run": round(w / int(cfg.sweep.batch), 2) if rc == 0 else None}
+
+    # 2b. the sweep: `workers` shards on the one device (the first block is already stored)
     cmds = [[py, "-m", "causalmix.cli", "sweep", *ov, f"sweep.shard={i}", f"sweep.n_shards={a.workers}"]
             for i in range(a.workers)]
     w, codes = parallel(cmds, out / "sweep", a.sweep_budget)
