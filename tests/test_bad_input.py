@@ -75,6 +75,8 @@ CONFIG_CASES = [
     ("target.methods=abc", "target.methods='abc': expected a list of names"),
     ("estimator.honest=maybe", "estimator.honest='maybe': expected true or false"),
     ("reproduce.notebooks=5", "reproduce.notebooks=5: expected a list of names or null"),
+    ("power.base_seeds=3", "power.base_seeds=3: expected a list of non-negative integer seeds"),
+    ("power.base_seeds=[1,-2]", "power.base_seeds=[1, -2]: expected a list of non-negative integer seeds"),
     # sizes <= 0, values out of range
     ("data.pool_size=0", "data.pool_size=0: expected a positive integer"),
     ("sweep.n_runs=-3", "sweep.n_runs=-3: expected a positive integer"),

@@ -8,6 +8,7 @@ retrains it alone, which rounds differently in bf16)."""
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from causalmix.config import REPO_ROOT, compose
 from causalmix.experiments import power
@@ -38,12 +39,14 @@ def _tracked_stores(folder: Path) -> set[Path]:
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.analysis import knob_store
+    draws = lambda c: {store_for(OmegaConf.merge(c, {"seed": int(x)})).dir.resolve() for x in c.power.base_seeds}  # noqa: E731
     store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store,
              "knobs": lambda c: knob_store(c, c.knobs.levels, c.knobs.seeds),
              **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
-    assert tracked == {store.dir.resolve()}, (
+    expected = {store.dir.resolve()} | (draws(cfg) if kind == "runs" else set())   # chapter 2's other draws
+    assert tracked == expected, (
         f"outputs/cpu/{kind} ships {sorted(str(p.relative_to(REPO_ROOT)) for p in tracked)} but this config and "
         f"code key the store as {store.dir.relative_to(REPO_ROOT)}: rerun `make book` and commit the new store "
         "(and remove the stale one)")
@@ -55,8 +58,9 @@ def test_shipped_bases_are_the_ones_this_code_keys(cfg):
     tracked = set(subprocess.run(["git", "ls-files", ".cache/base"], cwd=REPO_ROOT, capture_output=True,
                                  text=True, check=True).stdout.split())
     keyed = set()
-    for size in ("proxy", "target"):
-        file, _ = base_file(cfg, size)
+    for c, size in [(cfg, "proxy"), (cfg, "target"),
+                    *[(OmegaConf.merge(cfg, {"seed": int(x)}), "proxy") for x in cfg.power.base_seeds]]:
+        file, _ = base_file(c, size)
         keyed |= {str(file.relative_to(REPO_ROOT)), str(file.with_suffix(".json").relative_to(REPO_ROOT))}
     assert tracked == keyed, (f"the repo ships bases {sorted(tracked)} but this config and code key {sorted(keyed)}: "
                               "pretrain them with `make book`, `git add -f` the new files and remove the old ones")
@@ -68,9 +72,10 @@ def test_the_shipped_proxy_base_is_what_this_code_pretrains(cfg):
     assert lines and lines[0].startswith("proxy base: recomputed weights differ")
 
 
-def test_the_shipped_sweep_is_complete(cfg):
-    n = len(list(store_for(cfg).dir.glob("run_*.csv")))
-    assert n == cfg.sweep.n_runs, f"{n} of {cfg.sweep.n_runs} shipped proxy runs"
+def test_the_shipped_sweeps_are_complete(cfg):
+    for c in [cfg, *[OmegaConf.merge(cfg, {"seed": int(x)}) for x in cfg.power.base_seeds]]:
+        n = len(list(store_for(c).dir.glob("run_*.csv")))
+        assert n == c.sweep.n_runs, f"seed {c.seed}: {n} of {c.sweep.n_runs} shipped proxy runs"
 
 
 def test_random_shipped_runs_recompute_within_tolerance(cfg):

@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from causalmix.errors import ConfigError
@@ -145,6 +145,10 @@ def validate(cfg: DictConfig) -> None:
         _positive(cfg, key)
     if not isinstance(cfg.power.seeds, int) or isinstance(cfg.power.seeds, bool) or cfg.power.seeds < 2:
         raise ConfigError(f"power.seeds={cfg.power.seeds!r}: expected an integer >= 2 (a spread needs two seeds)")
+    bs = OmegaConf.select(cfg, "power.base_seeds", default=[])
+    if not isinstance(bs, ListConfig | list) or any(not isinstance(x, int) or isinstance(x, bool) or x < 0 for x in bs):
+        raise ConfigError(f"power.base_seeds={OmegaConf.to_container(bs) if isinstance(bs, ListConfig) else bs!r}: "
+                          "expected a list of non-negative integer seeds")
     for key in ("pretrain.lr", "proxy.lr", "proxy.epochs", "target.lr", "target.epochs",
                 "sweep.mixture.alpha"):
         _positive(cfg, key, float)

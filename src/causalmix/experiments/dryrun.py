@@ -86,6 +86,16 @@ def _targets(cfg: DictConfig) -> list[str]:
     return out
 
 
+def _draws(cfg: DictConfig) -> list[str]:
+    """Chapter 2's other draws of the instrument (power.base_seeds): a base and a sweep each."""
+    out = []
+    for x in cfg.power.base_seeds:
+        c = OmegaConf.merge(cfg, {"seed": int(x)})
+        out += [f"seed {x} (power.base_seeds): " + _base(c, "proxy"),
+                *(f"seed {x} (power.base_seeds): " + line for line in _runs(c))]
+    return out
+
+
 def _long_cot(cfg: DictConfig) -> list[str]:
     """Chapter 7's stores (experiments/longcot.py): its sweep, Grid trials and target runs."""
     from causalmix.experiments import longcot as lc
@@ -110,6 +120,6 @@ def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
     lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
-        lines += [_base(cfg, "target"), *_targets(cfg), *_long_cot(cfg),
+        lines += [_base(cfg, "target"), *_targets(cfg), *_draws(cfg), *_long_cot(cfg),
                   "notebooks: every notebook is executed again (fast where the stages above are reused)"]
     return lines
