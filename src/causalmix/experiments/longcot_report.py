@@ -25,6 +25,17 @@ def learning(runs: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def heldout(cfg, runs: pd.DataFrame, domains: list[str], folds: int) -> tuple[pd.DataFrame | None, str]:
+    """validation.heldout_check, or None and why when a fold's outcome does not vary (a smoke-scale proxy
+    may answer nothing right at all)."""
+    from causalmix.errors import ConfigError
+    from causalmix.experiments.validation import heldout_check
+    try:
+        return heldout_check(cfg, runs, domains, folds=folds)[1], ""
+    except ConfigError as e:
+        return None, f"no held-out check: {e}"
+
+
 def table(res: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """The paper's form, per state and pooled: each method's AvgDev [95% CI] and its paired difference to
     Equal, RegMix and Grid (pairs: state x seed)."""
