@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sh(args: list[str], log: Path, budget: float | None = None, env=None) -> tuple[float, int | None]:
+def sh(args: list[str], log: Path, budget: float | None = None) -> tuple[float, int | None]:
     t0 = time.perf_counter()
     with open(log, "a") as f:
-        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             rc = p.wait(timeout=budget)
         except subprocess.TimeoutExpired:
