@@ -6,9 +6,13 @@ import pytest
 
 from causalmix.config import REPO_ROOT, compose
 
+# The proxy keeps the cpu scale's size (smoke's is smaller, for the smoke book): tests that fine-tune it must see
+# it learn (math, a scorer's sanity check), and a run must take long enough (about a second a block) for two
+# sweep workers released together to share the blocks and for a kill -9 to land between them.
 TINY = ["scale=smoke", "data.pool_size=60", "data.bench_items=8", "sweep.n_runs=3", "pretrain.steps=4",
         "target.seeds=1", "data.covariates.score_samples=40", "baselines.regmix.n_samples=500",
-        "baselines.regmix.top_k=5", "proxy.epochs=0.5"]
+        "baselines.regmix.top_k=5", "proxy.epochs=0.5",
+        "model.proxy.n_layer=2", "model.proxy.n_head=4", "model.proxy.n_embd=64"]
 
 
 @pytest.fixture
