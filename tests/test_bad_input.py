@@ -77,6 +77,9 @@ CONFIG_CASES = [
     ("reproduce.notebooks=5", "reproduce.notebooks=5: expected a list of names or null"),
     ("power.base_seeds=3", "power.base_seeds=3: expected a list of non-negative integer seeds"),
     ("power.base_seeds=[1,-2]", "power.base_seeds=[1, -2]: expected a list of non-negative integer seeds"),
+    ("power.curve.sizes=[64,8]", "power.curve.sizes=[64, 8]: expected a list of run counts, each an integer >= 15 "
+                                 "(5 held-out folds, each fit on >= 12 runs)"),
+    ("power.curve.reps=0", "power.curve.reps=0: expected a positive integer"),
     # sizes <= 0, values out of range
     ("data.pool_size=0", "data.pool_size=0: expected a positive integer"),
     ("sweep.n_runs=-3", "sweep.n_runs=-3: expected a positive integer"),

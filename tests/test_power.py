@@ -86,3 +86,25 @@ def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     assert a.dir != b.dir and len(list(b.dir.glob("run_*.csv"))) == 14       # each draw has its own stored sweep
     s = validation.draws_summary(draws).loc["avg_dev"]
     assert s["CausalMix lowest"] == draws.CausalMix.min() and s["CausalMix mean"] == pytest.approx(draws.CausalMix.mean())
+    # the curve reads the same stores (no new runs) and checks subsets of each draw, then the whole sweep once
+    n_files = len(list(b.dir.glob("run_*.csv")))
+    curve = validation.runs_curve(cfg, cfg.power.base_seeds, sizes=[13, 40], reps=2, log=lambda *a: None)
+    assert len(list(b.dir.glob("run_*.csv"))) == n_files
+    assert curve[["seed", "runs", "rep"]].values.tolist() == [[0, 13, 0], [0, 13, 1], [0, 14, 0],
+                                                            [3, 13, 0], [3, 13, 1], [3, 14, 0]]   # 40 > 14: skipped
+    full = curve[curve.runs == 14].set_index("seed")
+    assert full.CausalMix.tolist() == pytest.approx(draws.set_index("seed").CausalMix.loc[[0, 3]].tolist())
+
+
+def test_curve_summary_fits_the_trend_per_doubling():
+    from causalmix.experiments import validation
+    rho = {16: 0.10, 32: 0.50, 64: 0.60, 128: 0.70}   # the last doubling: +0.10 (0.85 at 128 * 2**1.5); 16 -> 32 is steep
+    curve = pd.DataFrame([{"seed": s, "runs": n, "rep": 0, "CausalMix": r + d, "RegMix": 0.5}
+                          for s, d in ((0, -0.01), (1, 0.01)) for n, r in rho.items()])
+    table, trend = validation.curve_summary(curve, goal=0.85)
+    assert table["CausalMix mean"].tolist() == pytest.approx(list(rho.values()))
+    assert table.checks.tolist() == [2, 2, 2, 2] and table["CausalMix SD"].iloc[0] == pytest.approx(0.02 ** 0.5 * 0.1)
+    assert trend["per_doubling"] == pytest.approx(0.10) and trend["runs_for_goal"] == pytest.approx(128 * 2 ** 1.5)
+    assert trend["from_runs"] == 64
+    flat = curve.assign(CausalMix=0.6)
+    assert validation.curve_summary(flat)[1]["runs_for_goal"] is None      # a trend that does not rise reaches nothing

@@ -149,6 +149,13 @@ def validate(cfg: DictConfig) -> None:
     if not isinstance(bs, ListConfig | list) or any(not isinstance(x, int) or isinstance(x, bool) or x < 0 for x in bs):
         raise ConfigError(f"power.base_seeds={OmegaConf.to_container(bs) if isinstance(bs, ListConfig) else bs!r}: "
                           "expected a list of non-negative integer seeds")
+    sizes = OmegaConf.select(cfg, "power.curve.sizes", default=[])
+    if not isinstance(sizes, ListConfig | list) or any(not isinstance(x, int) or isinstance(x, bool) or x < 15
+                                                       for x in sizes):
+        raise ConfigError(f"power.curve.sizes={OmegaConf.to_container(sizes) if isinstance(sizes, ListConfig) else sizes!r}: "
+                          "expected a list of run counts, each an integer >= 15 (5 held-out folds, each fit on >= 12 runs)")
+    if OmegaConf.select(cfg, "power.curve") is not None:
+        _positive(cfg, "power.curve.reps")
     for key in ("pretrain.lr", "proxy.lr", "proxy.epochs", "target.lr", "target.epochs",
                 "sweep.mixture.alpha"):
         _positive(cfg, key, float)

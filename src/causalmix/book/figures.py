@@ -185,3 +185,27 @@ def share_accuracy(runs: pd.DataFrame, domains: list[str]):
         ax.set(title=d, xlabel=f"share of {d}", ylabel="final answer right (%)" if ax is axes[0] else "")
     fig.tight_layout()
     return fig
+
+
+def runs_curve(curve: pd.DataFrame, goal: float | None = 0.85, ceiling: float | None = None):
+    """Held-out Spearman against the number of proxy runs: each check a dot (per model), the mean a line; the
+    goal and the noise ceiling as dashed lines."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    rng = np.random.default_rng(0)
+    for k, (m, color) in enumerate(zip(("CausalMix", "RegMix"), sns.color_palette()[:2])):
+        jitter = 2.0 ** ((k - 0.5) * 0.1 + rng.uniform(-0.03, 0.03, len(curve)))
+        ax.scatter(curve.runs * jitter, curve[m], s=12, alpha=0.45, color=color, lw=0)
+        mean = curve.groupby("runs")[m].mean()
+        ax.plot(mean.index, mean.to_numpy(), "o-", color=color, label=f"{m} (mean)")
+    for y, label in ((goal, "goal"), (ceiling, "noise ceiling")):
+        if y is not None and np.isfinite(y):
+            ax.axhline(y, ls="--", lw=1, color="0.3")
+            ax.text(curve.runs.min(), y, f" {label} {y:.2f}", va="bottom", fontsize=8, color="0.3")
+    ticks = sorted(curve.runs.unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [str(int(r)) for r in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="proxy runs (5-fold held-out check)", ylabel="held-out Spearman")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -62,3 +62,44 @@ def draws_summary(draws: pd.DataFrame) -> pd.DataFrame:
     g = draws.groupby("outcome", sort=False)
     return pd.DataFrame({"seeds": g.seed.nunique(), "CausalMix mean": g.CausalMix.mean(), "CausalMix lowest": g.CausalMix.min(),
                          "RegMix mean": g.RegMix.mean(), "RegMix lowest": g.RegMix.min()})
+
+
+def runs_curve(cfg, seeds, sizes, reps: int, log=print) -> pd.DataFrame:
+    """How the held-out ranking grows with the number of proxy runs: for each draw (the configured seed and
+    `seeds`, as other_draws) and each n in `sizes` below its sweep's size, `reps` random subsets of n runs
+    are checked as heldout_check does (5 folds, configured outcome); the whole sweep once. One row per
+    (seed, runs, rep) with both models' Spearman. Fits only: every sweep is read from its store."""
+    from omegaconf import OmegaConf
+    from causalmix.experiments.sweep import run_sweep
+    rows = []
+    for s in [int(cfg.seed), *[int(x) for x in seeds if int(x) != int(cfg.seed)]]:
+        c = OmegaConf.merge(cfg, {"seed": s})
+        runs = run_sweep(c, log=log)
+        domains = [k[2:] for k in runs.columns if k.startswith("w_")]
+        plan = [(int(n), r) for n in sizes if int(n) < len(runs) for r in range(int(reps))] + [(len(runs), 0)]
+        for n, r in plan:
+            sub = runs if n == len(runs) else runs.sample(n=n, random_state=r).reset_index(drop=True)
+            _, sc = heldout_check(c, sub, domains)
+            sc = sc.set_index("model").spearman
+            rows.append({"seed": s, "runs": n, "rep": r, "CausalMix": float(sc.iloc[0]), "RegMix": float(sc.iloc[1])})
+    return pd.DataFrame(rows)
+
+
+def curve_summary(curve: pd.DataFrame, goal: float = 0.85) -> tuple[pd.DataFrame, dict]:
+    """Mean and SD of each model's Spearman per number of runs (over draws and subsets), and a log-linear
+    trend of CausalMix's means over the last doubling (the sizes from half the largest up), rho = a + b log2(runs):
+    its slope per doubling and the number of runs at which it would reach `goal` if it held (an extrapolation;
+    None when the trend does not rise). The last doubling, not every size: the curve flattens as runs grow,
+    so a fit that includes the steep start would promise too much."""
+    g = curve.groupby("runs")
+    table = pd.DataFrame({"checks": g.size(), "CausalMix mean": g.CausalMix.mean(), "CausalMix SD": g.CausalMix.std(),
+                          "RegMix mean": g.RegMix.mean(), "RegMix SD": g.RegMix.std()})
+    trend = {"per_doubling": float("nan"), "runs_for_goal": None, "goal": goal, "from_runs": None}
+    if len(table) >= 2:
+        top = table[table.index >= table.index.max() / 2]
+        top = top if len(top) >= 2 else table
+        b, a = np.polyfit(np.log2(top.index.to_numpy(float)), top["CausalMix mean"].to_numpy(), 1)
+        trend["per_doubling"], trend["from_runs"] = float(b), int(top.index.min())
+        if b > 1e-6:
+            trend["runs_for_goal"] = float(2 ** ((goal - a) / b))
+    return table, trend
