@@ -72,6 +72,12 @@ def test_glance_sentences_follow_the_intervals():
     assert "it proposes the same mixtures" in glance.render(with_ab, PAPER)
     with_ab["ablations"]["no_covariates"] = [0.5, -0.3, 1.3, 12]
     assert "the difference is within noise" in glance.render(with_ab, PAPER)
+    curve = {"runs": [32, 64, 128], "causalmix": [0.52, 0.645, 0.685], "per_doubling": 0.04, "runs_for_goal": 2241.2}
+    assert ("it went from 0.52 with 32 runs to 0.69 with 128, +0.04 over the last doubling; at that rate 0.85 would "
+            "take about 2,241 runs.") in glance.render(RESULTS | {"heldout_spearman_curve": curve}, PAPER)
+    flat = glance.render(RESULTS | {"heldout_spearman_curve": curve | {"per_doubling": 0.0, "runs_for_goal": None}}, PAPER)
+    assert "+0.00 over the last doubling." in flat and "would take" not in flat
+    assert "more proxy runs" not in md                                  # no curve in the results: no sentence
     # flip the numbers and the words flip with them: nothing is hard-coded
     flipped = json.loads(json.dumps(RESULTS))
     flipped["pooled_vs_equal"]["CausalMix-A"] = [-2.0, -3.5, -0.5]

@@ -130,6 +130,17 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
             out.append(f"- Ranking held-out proxy runs (Spearman, AvgDev): CausalMix {c:.2f}, RegMix {r:.2f}; "
                        f"{better} ranks them better." if better != "neither" else
                        f"- Ranking held-out proxy runs (Spearman, AvgDev): both {c:.2f}.")
+    cv = results.get("heldout_spearman_curve") or {}
+    runs, cm = cv.get("runs") or [], cv.get("causalmix") or []
+    if len(runs) >= 2 and len(cm) == len(runs):
+        per, need = _num(cv.get("per_doubling")), cv.get("runs_for_goal")
+        line = (f"- Would more proxy runs sharpen the ranking? On random subsets of the sweeps (chapter 2) it went from "
+                f"{_num(cm[0]):.2f} with {runs[0]} runs to {_num(cm[-1]):.2f} with {runs[-1]}")
+        if math.isfinite(per):
+            line += f", {per:+.2f} over the last doubling"
+        if need is not None and math.isfinite(_num(need)):
+            line += f"; at that rate 0.85 would take about {_num(need):,.0f} runs"
+        out.append(line + ".")
     nc = (results.get("ablations") or {}).get("no_covariates")
     if nc and len(nc) >= 3:
         d, lo, hi = (_num(x) for x in nc[:3])
