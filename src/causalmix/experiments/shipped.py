@@ -61,25 +61,33 @@ def compare(shipped: dict, again: dict) -> list[str]:
     return bad
 
 
+def _pick_blocks(cfg, store, n_blocks: int, seed: int | None, missing: str) -> tuple[list[int], list[list[int]]]:
+    """The store's run ids, and `n_blocks` of its fixed sweep.batch blocks (sweep.blocks) chosen at random;
+    ConfigError(`missing`) when the store holds no run."""
+    from causalmix.experiments.sweep import blocks
+    ids = sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) if store.dir.is_dir() else []
+    if not ids:
+        raise ConfigError(missing)
+    stacks = blocks(cfg, ids)
+    pick = np.random.default_rng(seed).choice(sorted(stacks), size=min(n_blocks, len(stacks)), replace=False)
+    return ids, [stacks[b] for b in sorted(pick.tolist())]
+
+
 def verify(cfg, n_blocks: int = 1, seed: int | None = None, log=print) -> dict[int, list[str]]:
     """Recompute `n_blocks` random shipped blocks of sweep.batch proxy runs, each trained again as the same
     stack (sweep.blocks, proxy.run_many); {run_id: differences beyond tolerance}."""
     from causalmix.experiments import proxy
-    from causalmix.experiments.sweep import blocks, store_for
+    from causalmix.experiments.sweep import store_for
     from causalmix.experiments.world import base_model, build_world, set_threads
     store = store_for(cfg)
-    ids = sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) if store.dir.is_dir() else []
-    if not ids:
-        raise ConfigError(f"no shipped runs for this config and code in {store.dir}: expected the committed "
-                          f"store of the default cpu config (`causalmix reproduce --dry-run` says why it differs)")
-    stacks = blocks(cfg, ids)
-    pick = sorted(np.random.default_rng(seed).choice(sorted(stacks), size=min(n_blocks, len(stacks)),
-                                                     replace=False).tolist())
+    ids, picked = _pick_blocks(cfg, store, n_blocks, seed, "no shipped runs for this config and code in "
+                               f"{store.dir}: expected the committed store of the default cpu config "
+                               "(`causalmix reproduce --dry-run` says why it differs)")
     set_threads(cfg)
     world, base = build_world(cfg), base_model(cfg, "proxy", log=log)
     out = {}
-    for b in pick:
-        for rid, record in zip(stacks[b], proxy.run_many(world, base, stacks[b])):
+    for block in picked:
+        for rid, record in zip(block, proxy.run_many(world, base, block)):
             if rid not in ids:
                 continue
             out[rid] = compare(store.read(rid).iloc[0].to_dict(), record)
@@ -98,17 +106,11 @@ def verify_long_cot(cfg, n_blocks: int = 1, seed: int | None = None, log=print) 
     from causalmix.experiments.world import base_model, set_threads
     lcfg = lc.config(cfg)
     store = lc.store(lcfg, "runs")
-    ids = sorted(int(f.stem[4:]) for f in store.dir.glob("run_*.csv")) if store.dir.is_dir() else []
-    if not ids:
-        raise ConfigError(f"no shipped long-CoT runs for this config and code in {store.dir}")
-    size = int(lcfg.sweep.batch)
-    starts = sorted({i - i % size for i in ids})
-    pick = sorted(np.random.default_rng(seed).choice(starts, size=min(n_blocks, len(starts)), replace=False).tolist())
+    _, picked = _pick_blocks(lcfg, store, n_blocks, seed, f"no shipped long-CoT runs for this config and code in {store.dir}")
     set_threads(lcfg)
     world, base = lc.build_world(lcfg), base_model(lcfg, "proxy", log=log)
     out = {}
-    for b in pick:
-        block = list(range(b, min(b + size, int(lcfg.sweep.n_runs))))
+    for block in picked:
         heads, texts, seeds = zip(*[lc.prepare(world, base, i) for i in block])
         for rid, h, sc in zip(block, heads, lc.train_and_score(world, base, list(texts), list(seeds), lcfg.proxy)):
             out[rid] = compare(store.read(rid).iloc[0].to_dict(), {**h, **sc})

@@ -36,18 +36,25 @@ def heldout_check(cfg, runs: pd.DataFrame, domains: list[str], folds: int = 5) -
     return ho, pd.DataFrame(scores)
 
 
+def _draws(cfg, seeds, log):
+    """(seed, config, runs, domains) for the configured seed, then each other seed in `seeds`: each draw's
+    sweep, run or read back from its own store."""
+    from omegaconf import OmegaConf
+    from causalmix.experiments.sweep import run_sweep
+    for s in [int(cfg.seed), *[int(x) for x in seeds if int(x) != int(cfg.seed)]]:
+        c = OmegaConf.merge(cfg, {"seed": s})
+        runs = run_sweep(c, log=log)
+        yield s, c, runs, [k[2:] for k in runs.columns if k.startswith("w_")]
+
+
 def other_draws(cfg, seeds, outcomes=("avg_dev", "avg_margin"), log=print) -> pd.DataFrame:
     """The instrument again for other master seeds (`power.base_seeds`): each draws another proxy base, other
     benchmark items, pools and mixtures, and runs (or reuses) its own sweep; per seed and outcome, the
     held-out Spearman of the causal model and of RegMix (heldout_check, 5 folds), beside the configured
     seed's. One draw says little about an instrument (issue: 0.46 against 0.68 from two draws)."""
     from omegaconf import OmegaConf
-    from causalmix.experiments.sweep import run_sweep
     rows = []
-    for s in [int(cfg.seed), *[int(x) for x in seeds if int(x) != int(cfg.seed)]]:
-        c = OmegaConf.merge(cfg, {"seed": s})
-        runs = run_sweep(c, log=log)
-        domains = [k[2:] for k in runs.columns if k.startswith("w_")]
+    for s, c, runs, domains in _draws(cfg, seeds, log):
         for y in outcomes:
             _, sc = heldout_check(OmegaConf.merge(c, {"estimator": {"outcome": y}}), runs, domains)
             sc = sc.set_index("model").spearman
@@ -69,13 +76,8 @@ def runs_curve(cfg, seeds, sizes, reps: int, log=print) -> pd.DataFrame:
     `seeds`, as other_draws) and each n in `sizes` below its sweep's size, `reps` random subsets of n runs
     are checked as heldout_check does (5 folds, configured outcome); the whole sweep once. One row per
     (seed, runs, rep) with both models' Spearman. Fits only: every sweep is read from its store."""
-    from omegaconf import OmegaConf
-    from causalmix.experiments.sweep import run_sweep
     rows = []
-    for s in [int(cfg.seed), *[int(x) for x in seeds if int(x) != int(cfg.seed)]]:
-        c = OmegaConf.merge(cfg, {"seed": s})
-        runs = run_sweep(c, log=log)
-        domains = [k[2:] for k in runs.columns if k.startswith("w_")]
+    for s, c, runs, domains in _draws(cfg, seeds, log):
         plan = [(int(n), r) for n in sizes if int(n) < len(runs) for r in range(int(reps))] + [(len(runs), 0)]
         for n, r in plan:
             sub = runs if n == len(runs) else runs.sample(n=n, random_state=r).reset_index(drop=True)
