@@ -178,3 +178,67 @@ def test_sqrt_features_see_diminishing_returns_that_linear_cannot():
             true = np.sqrt(np.array([0.4, 0.3, 0.3]) + SQRT_EPS) @ b - np.sqrt(np.array([0.5, 0.2, 0.3]) + SQRT_EPS) @ b
             assert abs(gain - true) < 0.05, (gain, true)
     assert r2["sqrt"] > 0.95 and r2["sqrt"] > r2["linear"] + 0.1, r2
+
+
+def _training_set_runs(n, rng):
+    """Y = sum_d b_d sqrt(w_d) - 2 sum_d w_d^2 / share_d + 3 sum_d w_d ws_d + x + noise: the repetition the
+    mixture forces on a small slice of the pool costs, and a clean domain's share pays, at every state."""
+    from causalmix.causal.estimator import SQRT_EPS
+    b = np.array([3.0, 1.0, 2.0])
+    W = rng.dirichlet([0.5] * 3, n)
+    S = rng.dirichlet([4.0] * 3, n)                 # the pool's own domain fractions
+    Q = rng.uniform(0.0, 1.0, (n, 3))               # each domain's measured quality
+    df = pd.DataFrame(W, columns=["w_A", "w_B", "w_C"])
+    df[["share_A", "share_B", "share_C"]] = S
+    df[["ws_A", "ws_B", "ws_C"]] = Q
+    df["x"] = rng.uniform(size=n)
+    y = np.sqrt(W + SQRT_EPS) @ b - 2.0 * (W ** 2 / S).sum(1) + 3.0 * (W * Q).sum(1) + df.x
+    return df.assign(y=y + rng.normal(0, 0.05, n))
+
+
+def test_training_set_terms_predict_and_their_returns_are_the_models_own_slopes(tmp_path):
+    """With the repetition and ws terms the model predicts held-out runs that the shares alone cannot; theta is
+    the derivative of its own predictions (moving share from the reference), and a saved model predicts alike."""
+    rng = np.random.default_rng(0)
+    train, test = _training_set_runs(500, rng), _training_set_runs(200, rng)
+    cols = ["w_A", "w_B", "w_C"]
+    r2, models = {}, {}
+    for terms in ((), ("repetition", "ws")):
+        m = MixtureEffectModel(cols, ["x", "share_A", "share_B"], reference="w_C", estimator="linear",
+                               features="sqrt", model_y="ridge", model_t="ridge", training_set=terms).fit(train, "y")
+        err = test.y - m.predict_outcome(test[m.inputs], test[cols])
+        r2[terms], models[terms] = 1 - (err ** 2).sum() / ((test.y - test.y.mean()) ** 2).sum(), m
+    assert r2[("repetition", "ws")] > 0.9 and r2[("repetition", "ws")] > r2[()] + 0.1, r2
+    m = models[("repetition", "ws")]
+    assert m.inputs == ["x", "share_A", "share_B", "share_C", "ws_A", "ws_B", "ws_C"]
+    row, at, h = test[m.inputs].iloc[[3]], np.array([0.5, 0.2, 0.3]), 1e-5
+    th = m.theta(row, at=dict(zip(cols, at)))[0]
+    base = m.predict_outcome(row, at)[0]
+    for j in range(2):   # others are w_A, w_B; the reference w_C gives the share
+        moved = at.copy()
+        moved[j] += h
+        moved[2] -= h
+        np.testing.assert_allclose(th[j], (m.predict_outcome(row, moved)[0] - base) / h, rtol=1e-3, atol=1e-4)
+    gain = m.predicted_gain(row, [0.2, 0.5, 0.3], at)[0]
+    np.testing.assert_allclose(gain, m.predict_outcome(row, [0.2, 0.5, 0.3])[0] - base, atol=1e-9)
+    m.save(tmp_path / "m")
+    back = MixtureEffectModel.load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_outcome(test[m.inputs], test[cols]),
+                               m.predict_outcome(test[m.inputs], test[cols]))
+
+
+def test_training_set_terms_name_bad_input():
+    rng = np.random.default_rng(1)
+    runs = _training_set_runs(60, rng)
+    cols = ["w_A", "w_B", "w_C"]
+    with pytest.raises(ConfigError, match="training_set term 'ws x'"):
+        MixtureEffectModel(cols, ["x"], training_set=["ws x"])
+    with pytest.raises(ConfigError, match="training_set terms repeat"):
+        MixtureEffectModel(cols, ["x"], training_set=["ws", "ws"])
+    m = MixtureEffectModel(cols, ["x"], estimator="linear", model_y="ridge", model_t="ridge", training_set=["dup"])
+    with pytest.raises(ConfigError, match=r"training_set term 'dup'\) 'dup_A' not in runs table"):
+        m.fit(runs, "y")
+    m = MixtureEffectModel(cols, ["x"], estimator="linear", model_y="ridge", model_t="ridge",
+                           training_set=["repetition"]).fit(runs, "y")
+    with pytest.raises(ConfigError, match=r"share_B=0\.0 in row 0; expected a pool fraction > 0"):
+        m.theta(runs.iloc[[0]].assign(share_B=0.0))

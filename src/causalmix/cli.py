@@ -49,7 +49,8 @@ def _bench(a):
 def _fit(a):
     from causalmix.causal.estimator import main_fit
     main_fit(a.runs, a.treatment, a.covariates, a.outcome, a.out, estimator=a.estimator,
-             reference=a.reference, minimize=a.minimize, features=a.features)
+             reference=a.reference, minimize=a.minimize, features=a.features,
+             training_set=[t.strip() for t in a.training_set.split(",") if t.strip()])
 
 
 def _recommend(a):
@@ -86,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--minimize", action="store_true", help="lower outcome is better (a loss)")
     s.add_argument("--features", default="sqrt", choices=["sqrt", "linear"],
                    help="how shares enter the model: sqrt (diminishing returns, default) or linear")
+    s.add_argument("--training-set", default="",
+                   help="comma list of training-set terms: repetition (needs share_<domain> columns) and/or "
+                        "covariate prefixes such as ws,dup,len (mixture-weighted; needs <prefix>_<domain>)")
     s.set_defaults(fn=_fit)
     s = sub.add_parser("recommend", help="propose a mixture per row of covariates")
     s.add_argument("--model", required=True)

@@ -244,6 +244,11 @@ def _validate_estimator(cfg: DictConfig, domains) -> None:
         raise ConfigError(f"estimator.reference={e.reference!r}: expected one of {list(domains)}")
     if e.get("features", "linear") not in ("linear", "sqrt"):
         raise ConfigError(f"estimator.features={e.features!r}: expected linear or sqrt")
+    terms = list(e.get("training_set") or [])
+    prefixes = ("repetition", "nl", "hes", "ws", "dup", "len", "share")   # data/covariates.py: measured per domain
+    bad = [t for t in terms if t not in prefixes]
+    if bad or len(set(terms)) != len(terms):
+        raise ConfigError(f"estimator.training_set={terms}: expected distinct terms from {list(prefixes)}")
     if e.outcome not in ("avg_dev", "avg_margin"):
         raise ConfigError(f"estimator.outcome={e.outcome!r}: expected avg_dev or avg_margin")
     nuisances = ("rf", "gbr", "lasso", "ridge")   # estimator.NUISANCES (not imported: it pulls in joblib)

@@ -16,6 +16,19 @@ econml's `treatment_featurizer`:
 
     Y = g(X) + theta_phi(X) . phi(T') + e.
 
+Training-set terms (`training_set`, off by default). The mixture acts on one pool: a domain's share is
+drawn from its own slice of the pool, so the run's *training set* has properties that are known functions
+of the shares and the pool's measured state. Each term adds one treatment feature:
+
+    repetition:  sum_d w_d^2 / share_d    (share_d: the domain's fraction of the pool; w_d / share_d is how
+                                           often the training set repeats each of its samples)
+    <c> (a covariate prefix such as ws, dup, len):  sum_d w_d z(c_d),   z = standardised over the fitted runs
+                                           (the mixture-weighted quality of the training set)
+
+The features depend on X as well as T, so they go to econml as the treatment itself (DML residualises them
+on X like any treatment; the featurizer is only for functions of T alone). Marginal returns then carry
+these terms' derivatives at the state's own pool (book/method.md measures what they buy).
+
 theta() then reports the marginal return at a mixture `at` (default: the runs' mean mixture),
 d Y / d w_d = theta_phi,d phi'(w_d) - theta_phi,ref phi'(w_ref): still "moving one unit of share from the
 reference to d", but now depending on where the mixture is. Gains between two mixtures
@@ -56,6 +69,12 @@ class SqrtShares:
     def fit_transform(self, T, y=None):
         return self.transform(T)
 NUISANCES = ("rf", "gbr", "lasso", "ridge")
+REPETITION = "repetition"   # the training-set term that needs share_<domain>; any other term names a covariate prefix
+
+
+def domain_of(column: str) -> str:
+    """'w_news' -> 'news': the domain a treatment column names (the pool columns are <prefix>_<domain>)."""
+    return column[2:] if column.startswith("w_") else column
 
 
 from causalmix.causal.tables import check_mixtures, fmt_list as _fmt_list, numeric, require_columns, require_rows, \
@@ -123,7 +142,7 @@ class MixtureEffectModel:
 
     def __init__(self, treatment, covariates, reference=None, estimator="causal_forest",
                  model_y="rf", model_t="rf", cv=3, n_estimators=400, min_samples_leaf=5,
-                 max_depth=None, honest=True, random_state=0, n_jobs=1, features="linear"):
+                 max_depth=None, honest=True, random_state=0, n_jobs=1, features="linear", training_set=()):
         self.treatment = list(treatment)
         self.covariates = list(covariates)
         if len(self.treatment) < 2:
@@ -145,12 +164,20 @@ class MixtureEffectModel:
             raise ConfigError(f"cv={cv}; expected at least 2 cross-fitting folds")
         if features not in FEATURES:
             raise ConfigError(f"features {features!r} unknown; expected one of {', '.join(FEATURES)}")
+        training_set = [training_set] if isinstance(training_set, str) else list(training_set or ())
+        for t in training_set:
+            if not isinstance(t, str) or not t.isidentifier():
+                raise ConfigError(f"training_set term {t!r}: expected {REPETITION!r} or a covariate prefix "
+                                  "such as 'ws' (the pool columns <prefix>_<domain>)")
+        if len(set(training_set)) != len(training_set):
+            raise ConfigError(f"training_set terms repeat: {training_set}; expected distinct terms")
         self.options = dict(estimator=estimator, model_y=model_y, model_t=model_t, cv=int(cv),
                             n_estimators=int(n_estimators), min_samples_leaf=int(min_samples_leaf),
                             max_depth=max_depth, honest=bool(honest), random_state=int(random_state),
-                            n_jobs=int(n_jobs), features=features)
+                            n_jobs=int(n_jobs), features=features, training_set=training_set)
         self.others = [c for c in self.treatment if c != self.reference]  # T' columns, in order
         self.est_ = None
+        self.pool_stats_ = {}   # training-set terms: {prefix: [means, sds]} per domain, from the fitted runs
 
     # -- fitting ---------------------------------------------------------------------------------
     def _make_estimator(self):
@@ -159,7 +186,7 @@ class MixtureEffectModel:
         multi = len(self.others) > 1
         my = _nuisance(o["model_y"], False, o["random_state"], o["n_jobs"])
         mt = _nuisance(o["model_t"], multi, o["random_state"], o["n_jobs"])
-        feat = {"treatment_featurizer": SqrtShares()} if self.features == "sqrt" else {}
+        feat = {"treatment_featurizer": SqrtShares()} if self.features == "sqrt" and not self.terms else {}
         if o["estimator"] == "linear":
             return LinearDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],
                              random_state=o["random_state"], **feat)
@@ -172,10 +199,58 @@ class MixtureEffectModel:
     def features(self):
         return self.options.get("features", "linear")   # models saved before the option were linear
 
-    def phi(self, Tp):
-        """The treatment features the model is linear in: T' itself, or SqrtShares(T')."""
+    @property
+    def terms(self) -> list[str]:
+        return list(self.options.get("training_set") or [])
+
+    def _term_columns(self, term: str) -> list[str]:
+        prefix = "share" if term == REPETITION else term
+        return [f"{prefix}_{domain_of(c)}" for c in self.treatment]
+
+    @property
+    def inputs(self) -> list[str]:
+        """The columns a state row must hold: the covariates, then the pool columns the training-set terms read."""
+        extra = [c for t in self.terms for c in self._term_columns(t)]
+        return self.covariates + [c for c in dict.fromkeys(extra) if c not in self.covariates]
+
+    def _pool(self, X_df, n, where="the covariates table"):
+        """Per training-set term, an (n, K) array in treatment order: 1/share for repetition, else z(c_d)."""
+        if not self.terms:
+            return []
+        out = []
+        for t in self.terms:
+            cols = self._term_columns(t)
+            require_columns(X_df, cols, where, role=f"pool column (training_set term {t!r})")
+            M = numeric(X_df, cols, where)
+            if t == REPETITION:
+                if (M <= 0).any():
+                    r, j = map(int, np.argwhere(M <= 0)[0])
+                    raise ConfigError(f"{where}: {cols[j]}={float(M[r, j])!r} in row {r}; expected a pool fraction > 0")
+                A = 1.0 / M
+            else:
+                mu, sd = (np.asarray(v, dtype=float) for v in self.pool_stats_[t])
+                A = (M - mu) / sd
+            out.append(np.repeat(A, n, axis=0) if len(A) == 1 and n != 1 else A)
+        return out
+
+    def _full(self, Tp):
+        """(n, K) shares in treatment order from T' (the reference's implied, clipped at 0)."""
+        W = np.zeros((len(Tp), len(self.treatment)))
+        W[:, [self.treatment.index(c) for c in self.others]] = Tp
+        W[:, self.treatment.index(self.reference)] = np.clip(1.0 - Tp.sum(axis=1), 0.0, None)
+        return W
+
+    def phi(self, Tp, pool=()):
+        """The treatment features the model is linear in: T' itself, or SqrtShares(T'), then one column per
+        training-set term (`pool`: the arrays _pool() gives for the same rows)."""
         Tp = np.atleast_2d(np.asarray(Tp, dtype=float))
-        return SqrtShares().transform(Tp) if self.features == "sqrt" else Tp
+        base = SqrtShares().transform(Tp) if self.features == "sqrt" else Tp
+        if not self.terms:
+            return base
+        W = self._full(Tp)
+        extra = [((W ** 2) * A).sum(axis=1) if t == REPETITION else (W * A).sum(axis=1)
+                 for t, A in zip(self.terms, pool)]
+        return np.c_[base, np.column_stack(extra)]
 
     def fit(self, df, outcome, minimize=False):
         """Cross-fitted DML on the runs table; nuisance R^2 are kept (see nuisance_scores)."""
@@ -184,12 +259,21 @@ class MixtureEffectModel:
         T = df[self.treatment].to_numpy(dtype=float)
         Tp = df[self.others].to_numpy(dtype=float)
         y = df[outcome].to_numpy(dtype=float)
+        self.pool_stats_ = {}
+        for t in self.terms:
+            if t != REPETITION:
+                cols = self._term_columns(t)
+                require_columns(df, cols, "runs table", role=f"pool column (training_set term {t!r})")
+                M = numeric(df, cols, "runs table")
+                sd = M.std(axis=0)
+                self.pool_stats_[t] = [M.mean(axis=0).tolist(), np.where(sd > 0, sd, 1.0).tolist()]
+        P = self._pool(df, len(df), "runs table")
         sign = -1.0 if minimize else 1.0
         est = self._make_estimator()
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est.fit(sign * y, Tp, X=X, W=None, cache_values=True)
+            est.fit(sign * y, self.phi(Tp, P) if self.terms else Tp, X=X, W=None, cache_values=True)
         y_res, t_res = est.residuals_[0], est.residuals_[1]
         t_res = np.asarray(t_res).reshape(len(y), -1)
         y_s = sign * y
@@ -199,7 +283,7 @@ class MixtureEffectModel:
             return float(1.0 - (np.asarray(res) ** 2).sum() / ss) if ss > 0 else float("nan")
 
         self.scores_ = {"y": r2(y_res, y_s)}
-        F = self.phi(Tp)
+        F = self.phi(Tp, P)
         for j, c in enumerate(self.others):
             self.scores_[f"t:{c}"] = r2(t_res[:, j], F[:, j])
         est._cached_values = None  # drop the cached training data: smaller pickles
@@ -246,14 +330,13 @@ class MixtureEffectModel:
     def _phi_effects(self, X):
         """theta_phi and its stderr per treatment feature, each (n, d_phi)."""
         inf = self.est_.const_marginal_effect_inference(X)
-        d = len(self.others) + (1 if self.features == "sqrt" else 0)
+        d = len(self.others) + (1 if self.features == "sqrt" else 0) + len(self.terms)
         shape = (len(X), d)
         return inf, np.asarray(inf.point_estimate).reshape(shape), np.asarray(inf.stderr).reshape(shape)
 
     def _slopes(self, Tp):
         """(n, K-1, 2) chain-rule factors: d phi_d / d w_d, and -d phi_ref / d w_ref (sqrt features)."""
-        F = self.phi(Tp)
-        g = 0.5 / F
+        g = 0.5 / SqrtShares().transform(np.atleast_2d(np.asarray(Tp, dtype=float)))
         return g[:, :-1], -g[:, -1:]
 
     def theta_stderr(self, X_df, at=None):
@@ -263,10 +346,21 @@ class MixtureEffectModel:
         self._check_fitted()
         X = self._X(X_df)
         _, th, se = self._phi_effects(X)
+        k = len(self.others)
+        Tp = self._at(at, len(X))
         if self.features == "linear":
-            return th, se
-        own, ref = self._slopes(self._at(at, len(X)))
-        return th[:, :-1] * own + th[:, -1:] * ref, np.sqrt((se[:, :-1] * own) ** 2 + (se[:, -1:] * ref) ** 2)
+            out, var, nb = th[:, :k], se[:, :k] ** 2, k
+        else:
+            own, ref = self._slopes(Tp)
+            out, var, nb = th[:, :k] * own + th[:, k:k + 1] * ref, (se[:, :k] * own) ** 2 + (se[:, k:k + 1] * ref) ** 2, k + 1
+        if self.terms:   # d term / d w_d - d term / d w_ref, at `at` and the row's own pool
+            W, oth, r = self._full(Tp), [self.treatment.index(c) for c in self.others], self.treatment.index(self.reference)
+            for j, (t, A) in enumerate(zip(self.terms, self._pool(X_df, len(X)))):
+                g = 2.0 * W * A if t == REPETITION else A
+                dg = g[:, oth] - g[:, r:r + 1]
+                out = out + th[:, nb + j:nb + j + 1] * dg
+                var = var + (se[:, nb + j:nb + j + 1] * dg) ** 2
+        return out, np.sqrt(var)
 
     def theta(self, X_df, at=None):
         """(n, K-1) marginal returns of the non-reference domains (columns in self.others order) at `at`."""
@@ -292,7 +386,8 @@ class MixtureEffectModel:
         X = self._X(X_df)
         _, th, se = self._phi_effects(X)
         Tn = self._Tp(T_new, len(X))
-        D = self.phi(Tn) - self.phi(self._Tp(T_ref, len(Tn)))
+        P = self._pool(X_df, len(Tn))
+        D = self.phi(Tn, P) - self.phi(self._Tp(T_ref, len(Tn)), P)
         gain = (D * th).sum(axis=1)
         return gain, gain - z * np.sqrt(((D * se) ** 2).sum(axis=1))
 
@@ -307,7 +402,7 @@ class MixtureEffectModel:
         runs); no model is refitted on all rows, so this is the same g, m DML used for theta."""
         self._check_fitted()
         X = self._X(X_df)
-        F = self.phi(self._Tp(T_df, len(X)))
+        F = self.phi(self._Tp(T_df, len(X)), self._pool(X_df, len(X)))
         ey = np.mean([m.predict(X) for ms in self.est_.models_y for m in ms], axis=0).reshape(len(X))
         et = np.mean([np.asarray(m.predict(X)).reshape(len(X), -1)
                       for ms in self.est_.models_t for m in ms], axis=0)
@@ -334,7 +429,7 @@ class MixtureEffectModel:
                     versions=_versions(), treatment=self.treatment, covariates=self.covariates,
                     reference=self.reference, others=self.others, options=self.options, outcome=self.outcome,
                     minimize=self.minimize, n_rows=self.n_rows_, mean_mixture=self.mean_mixture_,
-                    nuisance_scores=self.scores_)
+                    nuisance_scores=self.scores_, pool_stats=self.pool_stats_)
         with open(os.path.join(out_dir, "meta.json.tmp"), "w") as f:
             json.dump(meta, f, indent=2)
         os.replace(est_path + ".tmp", est_path)
@@ -365,6 +460,7 @@ class MixtureEffectModel:
                               f"running {_versions()}: refit") from None
         m.outcome, m.minimize, m.n_rows_ = meta["outcome"], meta["minimize"], meta["n_rows"]
         m.mean_mixture_, m.scores_ = meta["mean_mixture"], meta["nuisance_scores"]
+        m.pool_stats_ = meta.get("pool_stats", {})
         return m
 
 
@@ -463,9 +559,14 @@ def main_fit(runs, treatment, covariates, outcome, out, estimator="causal_forest
     X = model._X(df)
     inf = model.est_.const_marginal_ate_inference(X)  # econml: mean over states, conservative stderr
     k = len(model.others)
-    d = k + (1 if model.features == "sqrt" else 0)
+    d = k + (1 if model.features == "sqrt" else 0) + len(model.terms)
     mean, se = np.asarray(inf.mean_point).reshape(d), np.asarray(inf.stderr_mean).reshape(d)
-    if model.features == "sqrt":   # marginal returns at the runs' mean mixture (see the module docstring)
+    if model.terms:   # returns depend on each state's own pool: their mean, with the states' RMS stderr
+        th_s, se_s = model.theta_stderr(df)
+        mean, se = th_s.mean(axis=0), np.sqrt((se_s ** 2).mean(axis=0))
+        print(f"  (training-set terms {', '.join(model.terms)}: marginal returns at the runs' mean mixture, "
+              "averaged over the runs' pools)", file=file)
+    elif model.features == "sqrt":   # marginal returns at the runs' mean mixture (see the module docstring)
         own, ref = (a[0] for a in model._slopes(model._at(None, 1)))
         mean, se = mean[:k] * own + mean[k] * ref, np.sqrt((se[:k] * own) ** 2 + (se[k] * ref) ** 2)
         print("  (sqrt features: marginal returns at the runs' mean mixture)", file=file)

@@ -242,12 +242,13 @@ def main_recommend(model, state, policy="analytic", radius=0.3, reference_mixtur
     check_options(policy, radius, z, floor, k=len(m.treatment))
     st = read_table(state, "state")
     where = f"state file {str(state)!r}"
-    missing = [c for c in m.covariates if c not in st.columns]
+    missing = [c for c in m.inputs if c not in st.columns]
     if missing:
         raise ConfigError(f"{where} lacks covariate column {missing[0]!r}; "
-                          f"the model needs {', '.join(m.covariates)}")
+                          f"the model needs {', '.join(m.inputs)}")
     require_rows(st, 1, where, " (one pool state per row)")
     m._X(st, where)  # non-numeric cells, NaN/inf: named with their row
+    m._pool(st, len(st), where)
     w_ref = resolve_reference(m, reference_mixture)
     rec = recommend(m, st, w_ref, policy=policy, radius=radius, z=z, floor=floor, seed=seed)
     if isinstance(out, str):

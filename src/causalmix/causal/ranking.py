@@ -171,5 +171,5 @@ def effect_model_method(make_model: Callable[[pd.DataFrame], object]) -> Fit:
     """CausalMix: `make_model(train)` returns a fitted MixtureEffectModel; it predicts E[Y|X] + theta(X)(T - E[T|X])."""
     def fit(train):
         m = make_model(train)
-        return lambda held: m.predict_outcome(held[m.covariates], held[m.treatment])
+        return lambda held: m.predict_outcome(held[m.inputs], held[m.treatment])
     return fit

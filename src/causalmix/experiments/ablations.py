@@ -114,7 +114,7 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dic
             w0 = np.array([ref[d] for d in domains])
             x = {**s.covariates, "const": 0.0}
             if spec.get("dml", True):
-                rec = recommend(model, pd.DataFrame([x])[model.covariates], w0, policy="search", radius=p.radius,
+                rec = recommend(model, pd.DataFrame([x])[model.inputs], w0, policy="search", radius=p.radius,
                                 z=p.z, floor=p.floor, n_candidates=p.search_candidates, seed=cfg.seed)
                 w = [float(rec.iloc[0][f"w_{d}"]) for d in domains]
             else:

@@ -235,7 +235,7 @@ def fit_policy_bench(cfg, domains: list[str], n_runs: int) -> dict:
     t0 = time.perf_counter()
     model = fit_effect_model(cfg, df, domains)
     t1 = time.perf_counter()
-    X = df[model.covariates].iloc[:1]
+    X = df[model.inputs].iloc[:1]
     ref = np.ones(K) / K
     p = cfg.policy
     for pol in ("analytic", "search"):

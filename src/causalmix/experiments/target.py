@@ -61,7 +61,8 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
                                reference=f"w_{e.reference}", estimator=e.name, model_y=e.model_y,
                                model_t=e.model_t, cv=e.cv, n_estimators=e.n_estimators,
                                min_samples_leaf=e.min_samples_leaf, max_depth=e.max_depth, honest=e.honest,
-                               random_state=cfg.seed, features=e.get("features", "linear"))
+                               random_state=cfg.seed, features=e.get("features", "linear"),
+                               training_set=list(e.get("training_set") or []))
     return model.fit(runs, e.outcome)
 
 
@@ -126,7 +127,7 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
             continue        # per state, from proxy trials on its pool: mainresults.prepare (experiments/grid.py)
         else:
             model = fits["model"]
-            X = pd.DataFrame([target_covs])[model.covariates]
+            X = pd.DataFrame([target_covs])[model.inputs]
             p = cfg.policy
             rec = recommend(model, X, np.array([ref[d] for d in domains]),
                             policy="analytic" if m == "causalmix_a" else "search", radius=p.radius, z=p.z,

@@ -20,7 +20,7 @@ def heldout_check(cfg, runs: pd.DataFrame, domains: list[str], folds: int = 5) -
         train = runs.iloc[np.setdiff1d(order, test)].reset_index(drop=True)
         held = runs.iloc[test].reset_index(drop=True)
         cm = fit_effect_model(cfg, train, domains)
-        pred = cm.predict_outcome(held[cm.covariates], held[w_cols])
+        pred = cm.predict_outcome(held[cm.inputs], held[w_cols])
         reg = RegMix(seed=cfg.seed).fit(train[w_cols].set_axis(domains, axis=1), train[y].to_numpy())
         pred_r = reg.predict(held[w_cols].set_axis(domains, axis=1))
         for m, p in (("CausalMix (DML)", pred), ("RegMix (mixture only)", pred_r)):
