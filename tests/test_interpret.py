@@ -81,3 +81,17 @@ def test_too_few_states_is_one_line(fitted):
         ci.interpret(model, df.iloc[:3])
     with pytest.raises(ConfigError, match="max_depth"):
         ci.interpret(model, df, max_depth=0)
+
+
+def test_trees_read_marginal_returns_whatever_the_treatment_features(fitted):
+    """With sqrt features econml's own per-feature effects are K coefficients of sqrt(w) (and with training-set
+    terms more), not the K-1 returns the trees are labelled with: the trees must read theta itself."""
+    _, df = fitted
+    model = MixtureEffectModel(["w_a", "w_b", "w_c"], ["ws_a", "ws_b", "junk"], reference="w_c", features="sqrt",
+                               n_estimators=100, cv=2, min_samples_leaf=5, random_state=0).fit(df, "y")
+    assert np.asarray(model.est_.const_marginal_effect(df[model.covariates].to_numpy())).shape[1] == 3
+    it = ci.interpret(model, df, max_depth=2)
+    assert it.cate.tree_model_.n_outputs_ == 2 and it.cate.tree_model_.n_outputs_ == len(it.domains)
+    assert it.covariates[it.cate.tree_model_.tree_.feature[0]] == "ws_a"
+    root = it.cate.tree_model_.tree_.value[0].ravel()             # the root's value: the mean return per domain
+    np.testing.assert_allclose(root, model.theta(df).mean(axis=0), rtol=1e-6)

@@ -47,6 +47,23 @@ class Interpretation:
         return [f"keep {self.reference}"] + [f"to {d}" for d in self.domains]
 
 
+class _Returns:
+    """What both interpreters read: the model's marginal returns theta (each non-reference domain against the
+    reference, at the runs' mean mixture) for the states they are given. econml's own const_marginal_effect
+    would give the per-feature effects instead: with sqrt features or training-set terms those are K or more
+    coefficients of sqrt(w) and of the terms, which are not returns and do not match the domain names."""
+    _d_y = ()   # one outcome (econml's policy interpreter reads it)
+
+    def __init__(self, X, theta):
+        self.X, self.theta = X, theta
+
+    def const_marginal_effect(self, X):
+        X = np.asarray(X, dtype=float)
+        if X.shape != self.X.shape or not np.array_equal(X, self.X):
+            raise ValueError("the interpreters read the returns of the states they were given, and only those")
+        return self.theta
+
+
 def interpret(model, X_df: pd.DataFrame, max_depth: int = 2, min_samples_leaf: int | None = None,
               random_state: int = 0) -> Interpretation:
     """Fit both single-tree interpreters to a fitted MixtureEffectModel over the states in X_df.
@@ -63,10 +80,11 @@ def interpret(model, X_df: pd.DataFrame, max_depth: int = 2, min_samples_leaf: i
         raise ConfigError(f"interpret: max_depth={max_depth}; expected a positive integer")
     leaf = max(2, n // 10) if min_samples_leaf is None else int(min_samples_leaf)
     th, se = model.theta_stderr(X_df)
+    returns = _Returns(X, th)
     cate = SingleTreeCateInterpreter(include_model_uncertainty=False, max_depth=int(max_depth),
-                                     min_samples_leaf=leaf, random_state=random_state).interpret(model.est_, X)
+                                     min_samples_leaf=leaf, random_state=random_state).interpret(returns, X)
     policy = SingleTreePolicyInterpreter(include_model_uncertainty=False, max_depth=int(max_depth),
-                                         min_samples_leaf=leaf, random_state=random_state).interpret(model.est_, X)
+                                         min_samples_leaf=leaf, random_state=random_state).interpret(returns, X)
     return Interpretation(cate=cate, policy=policy, covariates=list(model.covariates),
                           domains=[_short(d) for d in model.others], reference=_short(model.reference),
                           X=X, theta=th, stderr=se)
