@@ -16,6 +16,10 @@ def test_every_configured_variant_is_valid_and_states_only_a_delta():
     assert v.policy.radius == 0.15 and v.estimator == cfg.estimator      # nothing else changed
     v = ab.variant_cfg(cfg, cfg.ablations.variants.linear_dml)
     assert v.estimator.name == "linear" and v.policy == cfg.policy
+    # without covariates the model must not read the state through the training-set terms either
+    assert list(cfg.estimator.training_set)
+    v = ab.variant_cfg(cfg, cfg.ablations.variants.no_covariates)
+    assert list(v.estimator.covariates) == ["const"] and list(v.estimator.training_set) == []
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -226,6 +226,8 @@ def fit_policy_bench(cfg, domains: list[str], n_runs: int) -> dict:
     for d in domains:
         df[f"nl_{d}"], df[f"ws_{d}"] = rng.normal(2, 0.3, n_runs), rng.uniform(0.5, 1, n_runs)
         df[f"hes_{d}"] = rng.normal(20, 2, n_runs)
+        df[f"dup_{d}"], df[f"len_{d}"] = rng.uniform(0, 0.5, n_runs), rng.normal(100, 10, n_runs)
+    df[[f"share_{d}" for d in domains]] = rng.dirichlet(np.full(K, 4.0), size=n_runs)   # the training-set terms read them
     for c in ("nl", "ws", "hes"):
         df[f"pool_{c}"] = df[[f"{c}_{d}" for d in domains]].mean(axis=1)
     beta = rng.normal(0, 5, K)
