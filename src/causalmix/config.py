@@ -200,6 +200,19 @@ def validate(cfg: DictConfig) -> None:
     share = OmegaConf.select(cfg, "sweep.mixture.min_share")
     if not _is_number(share) or not 0 <= share < 1 / len(domains):
         raise ConfigError(f"sweep.mixture.min_share={share!r}: expected 0 <= min_share < 1/{len(domains)}")
+    design = OmegaConf.select(cfg, "sweep.design", default="randomised")
+    if design not in ("randomised", "habit"):
+        raise ConfigError(f"sweep.design={design!r}: expected randomised or habit")
+    gamma = OmegaConf.select(cfg, "sweep.habit.confounding", default=0.0)
+    if not _is_number(gamma) or gamma < 0:
+        raise ConfigError(f"sweep.habit.confounding={gamma!r}: expected a number >= 0")
+    n_cal = OmegaConf.select(cfg, "sweep.habit.calibration", default=2)
+    if not isinstance(n_cal, int) or isinstance(n_cal, bool) or n_cal < 2:
+        raise ConfigError(f"sweep.habit.calibration={n_cal!r}: expected an integer >= 2 (pools to standardise ws by)")
+    real = OmegaConf.select(cfg, "analyses.observational.real_runs", default=20)
+    if not isinstance(real, int) or isinstance(real, bool) or real < 20:
+        raise ConfigError(f"analyses.observational.real_runs={real!r}: expected an integer >= 20 (two halves of "
+                          "at least 10 runs, the estimator's minimum)")
     _strings(cfg, "target.methods")
     known = {"equal", "natural", "regmix", "dmo", "grid", "causalmix_a", "causalmix_s"}
     bad = [m for m in cfg.target.methods if m not in known]

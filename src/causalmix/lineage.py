@@ -122,6 +122,7 @@ PRODUCERS = {
     "base": (("lm.model", "lm.train", "data.domains"),
              ("experiments.world:base_model", "experiments.world:neutral_texts", "experiments.world:gpt_config")),
     "runs": (("experiments.proxy",), ()),
+    "habit": (("experiments.habit",), ()),      # sweep.design=habit: its own mixtures, the same proxies
     "target": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:run_targets")),
     "longcot": (("experiments.longcot",), ()),
     "knobs": (("experiments.proxy",), ("experiments.analysis:knob_sweep",)),

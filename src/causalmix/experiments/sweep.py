@@ -20,12 +20,19 @@ def sweep_spec(cfg: DictConfig) -> dict:
     """Every config value that changes a run's result, and nothing that does not (n_runs, paths, device)."""
     keys = ["data", "pretrain", "proxy", "sweep.mixture", "sweep.seed_offset", "sweep.batch", "seed",
             "model.proxy", "model.context"]
+    if design(cfg) != "randomised":      # the default design adds no key, so its stores keep their names
+        keys += ["sweep.design", "sweep.habit"]
     return {k: OmegaConf.to_container(OmegaConf.select(cfg, k), resolve=True)
             if isinstance(OmegaConf.select(cfg, k), DictConfig) else OmegaConf.select(cfg, k) for k in keys}
 
 
+def design(cfg: DictConfig) -> str:
+    """randomised (mixtures independent of the pool: proxy.py) | habit (mixtures follow the measured pool: habit.py)."""
+    return str(OmegaConf.select(cfg, "sweep.design", default="randomised"))
+
+
 def sweep_manifest(cfg: DictConfig) -> dict:
-    return lineage.manifest(sweep_spec(cfg), "runs")
+    return lineage.manifest(sweep_spec(cfg), "runs" if design(cfg) == "randomised" else "habit")
 
 
 def sweep_hash(cfg: DictConfig) -> str:
@@ -85,6 +92,10 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
             world = world or build_world(cfg)
             base = base_model(cfg, "proxy", log=log)
         todo_blocks = blocks(cfg, todo)
+        if design(cfg) == "randomised":
+            runner = proxy.run_many
+        else:
+            from causalmix.experiments.habit import run_many as runner
         finished = lambda b: all(store.done(j) for j in todo_blocks[b])  # noqa: E731
         t0, n = time.perf_counter(), 0
         bar = tqdm(total=len(todo), desc="proxy runs", unit="run", file=sys.stderr, mininterval=30)
@@ -93,7 +104,7 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
             for j in block:
                 store.clear_dead_temps(j)
             missing = [j for j in block if not store.done(j)]
-            for j, record in zip(block, proxy.run_many(world, base, block)):
+            for j, record in zip(block, runner(world, base, block)):
                 if j in missing:
                     store.write(j, {"config_hash": store.hash, **record, "worker": store.worker})
             n += len([j for j in missing if j in todo])
