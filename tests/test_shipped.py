@@ -45,7 +45,8 @@ def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
              **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
     assert tracked, f"nothing shipped under outputs/cpu/{kind}: expected the default cpu config's store"
-    expected = {store.dir.resolve()} | (draws(cfg) if kind == "runs" else set())   # chapter 2's other draws
+    habit = store_for(OmegaConf.merge(cfg, {"sweep": {"design": "habit"}})).dir.resolve()   # chapter 5's habit sweep
+    expected = {store.dir.resolve()} | (draws(cfg) | {habit} if kind == "runs" else set())  # + chapter 2's other draws
     assert tracked == expected, (
         f"outputs/cpu/{kind} ships {sorted(str(p.relative_to(REPO_ROOT)) for p in tracked)} but this config and "
         f"code key the store as {store.dir.relative_to(REPO_ROOT)}: rerun `make book` and commit the new store "
@@ -76,6 +77,8 @@ def test_the_shipped_sweeps_are_complete(cfg):
     for c in [cfg, *[OmegaConf.merge(cfg, {"seed": int(x)}) for x in cfg.power.base_seeds]]:
         n = len(list(store_for(c).dir.glob("run_*.csv")))
         assert n == c.sweep.n_runs, f"seed {c.seed}: {n} of {c.sweep.n_runs} shipped proxy runs"
+    n = len(list(store_for(OmegaConf.merge(cfg, {"sweep": {"design": "habit"}})).dir.glob("run_*.csv")))
+    assert n == cfg.analyses.observational.real_runs, f"habit sweep: {n} of {cfg.analyses.observational.real_runs} runs"
 
 
 @pytest.mark.parametrize("verify", [shipped.verify, shipped.verify_long_cot], ids=["sweep", "long_cot"])

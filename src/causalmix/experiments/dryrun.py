@@ -115,11 +115,18 @@ def _long_cot(cfg: DictConfig) -> list[str]:
     return out
 
 
+def _habit(cfg: DictConfig) -> list[str]:
+    """Chapter 5's habit sweep (sweep.design=habit) on the sweep's first analyses.observational.real_runs pools."""
+    n = min(int(cfg.analyses.observational.real_runs), int(cfg.sweep.n_runs))
+    c = OmegaConf.merge(cfg, {"sweep": {"design": "habit", "n_runs": n}})
+    return ["habit sweep (chapter 5): " + line for line in _runs(c)]
+
+
 def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
     """Lines saying, per cached stage, reuse or recompute and why."""
     lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
-        lines += [_base(cfg, "target"), *_targets(cfg), *_draws(cfg), *_long_cot(cfg),
+        lines += [_base(cfg, "target"), *_targets(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
                   "notebooks: every notebook is executed again (fast where the stages above are reused)"]
     return lines
