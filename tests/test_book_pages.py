@@ -78,6 +78,11 @@ def test_glance_sentences_follow_the_intervals():
     flat = glance.render(RESULTS | {"heldout_spearman_curve": curve | {"per_doubling": 0.0, "runs_for_goal": None}}, PAPER)
     assert "+0.00 over the last doubling." in flat and "would take" not in flat
     assert "more proxy runs" not in md                                  # no curve in the results: no sentence
+    hab = {"CausalMix (DML):habit - randomised": [-0.13, -0.26, -0.01],
+           "Forest on (T, X), no DML:habit - randomised": [-0.36, -0.56, -0.17]}
+    assert ("CausalMix's ranking of randomised runs changes by -0.13 [-0.26, -0.01] (Spearman), a forest without "
+            "DML's by -0.36 [-0.56, -0.17].") in glance.render(RESULTS | {"analyses": {"habit_sweep": hab}}, PAPER)
+    assert "habit sweep" not in md                                      # no habit sweep in the results: no sentence
     # flip the numbers and the words flip with them: nothing is hard-coded
     flipped = json.loads(json.dumps(RESULTS))
     flipped["pooled_vs_equal"]["CausalMix-A"] = [-2.0, -3.5, -0.5]
