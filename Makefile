@@ -10,6 +10,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.causalmix-installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 ARGS   ?=
+# pytest-xdist workers for `make test` (one torch thread each; see tests/conftest.py).
+TEST_WORKERS ?= auto
 # This machine's pip config names index folders that do not exist; pip warns once per package. Drop just
 # that harmless line (pipefail keeps pip's exit status; errors and other warnings still show).
 QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
@@ -29,7 +31,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests
 
 book: setup
 	$(BIN)/causalmix reproduce $(ARGS)

@@ -1,8 +1,15 @@
 """Shared fixtures: a tiny config that runs every stage in seconds on the real corpora; the smoke book."""
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# `make test` runs the suite on pytest-xdist workers, one per core. Each worker (and every process it starts:
+# CLI subprocesses, papermill kernels) then trains with one torch thread, so two workers share two cores
+# instead of fighting over them; a plain `pytest` keeps the config's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("CAUSALMIX_THREADS", "1")
 
 from causalmix.config import REPO_ROOT, compose
 
@@ -60,3 +67,30 @@ def pytest_terminal_summary(terminalreporter, config):
     shots = config.stash.get(SCREENSHOTS, [])
     if shots:
         terminalreporter.write_line("browser test screenshots: " + ", ".join(map(str, shots)))
+
+
+# Under xdist (`make test`) a session fixture is built once per worker, and the smoke book takes minutes: every
+# test in these files runs on one worker, which starts with them (the largest unit of work is handed out first).
+BOOK_FILES = ("tests/test_notebooks.py", "tests/test_browser.py", "tests/test_book_pages.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that reads the smoke book must live in BOOK_FILES, or a second worker would build the book again."""
+    for item in items:
+        if {"smoke_book", "book_html"} & set(getattr(item, "fixturenames", ())) and \
+                item.nodeid.split("::")[0] not in BOOK_FILES:
+            raise pytest.UsageError(f"{item.nodeid} reads the smoke book: expected its file in tests/conftest.py "
+                                    "BOOK_FILES, so that one xdist worker builds the book once")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scheduler: one work unit for BOOK_FILES, one per test elsewhere, the largest unit first.
+    (`--dist loadgroup` would do this from a marker, but with pytest 9 xdist 3.8 drops the group.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneBookWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "smoke book" if nodeid.split("::")[0] in BOOK_FILES else nodeid
+
+    return OneBookWorker(config, log)

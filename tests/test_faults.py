@@ -228,7 +228,19 @@ def _reader(proc, sink: list, seen: threading.Event, pattern: str):
 
 
 def test_two_workers_at_once_compute_every_run_exactly_once(tmp_path, reference):
-    """Two real `causalmix sweep` processes on one store, released at the same moment."""
+    """Two real `causalmix sweep` processes on one store, released at the same moment. Every attempt must
+    compute each run exactly once; at least one of three attempts must have both workers compute some. (One
+    worker can finish all three blocks before the other has loaded its caches when a third process, such as
+    another xdist test worker, holds a core: a matter of timing, which a retry on a fresh store absorbs.)"""
+    for attempt in range(3):
+        computed = _race(tmp_path / f"try{attempt}", reference)
+        if all(c >= 1 for c in computed):
+            return
+    raise AssertionError(f"in three attempts one worker always computed every run: {computed}")
+
+
+def _race(tmp_path: Path, reference) -> list[int]:
+    """One attempt: the runs each worker computed, after checking the invariants that hold whatever the timing."""
     out = tmp_path / "out"
     cache_lock = REPO / ".cache" / "prepare.lock"            # the lock run_sweep takes before its loop
     procs, logs, ready = [], [], []
@@ -247,14 +259,14 @@ def test_two_workers_at_once_compute_every_run_exactly_once(tmp_path, reference)
     text = ["".join(log) for log in logs]
     computed = [int(re.search(r"^(\d+) runs in ", t, re.M).group(1)) for t in text]
     assert sum(computed) == N_RUNS, (computed, text)         # no run computed twice, none skipped
-    assert all(c >= 1 for c in computed), computed           # both really worked
     assert not any("written by another worker" in t for t in text)
     store = RunStore(out, run_dir(out).name)
     df = store.load()
     assert df.run_id.tolist() == list(range(N_RUNS))
-    assert set(df.worker) == {f"{host()}:{p.pid}" for p in procs}
+    assert set(df.worker) == {f"{host()}:{p.pid}" for p, c in zip(procs, computed) if c}
     assert not list(store.dir.glob("*.claim")) and not list(store.dir.glob("*.tmp*"))
     pd.testing.assert_frame_equal(stable(df), stable(reference[1]), check_exact=True)
+    return computed
 
 
 # ---- kill -9 ---------------------------------------------------------------------------------------------
