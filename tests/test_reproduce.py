@@ -1,6 +1,7 @@
 """reproduce: parameters reach the notebooks, configs are never silently lost, the strict book builds."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from omegaconf import OmegaConf
 
 from causalmix.errors import ConfigError
 from causalmix.experiments.reproduce import (
-    REPO_ROOT, ReproduceError, build_book, reproduce, save_config, select_notebooks, write_toc,
+    REPO_ROOT, ReproduceError, build_book, prerequisites, reproduce, run_in_order, save_config, select_notebooks,
+    write_toc,
 )
 
 
@@ -130,3 +132,87 @@ def test_write_toc_lists_only_given_files(tmp_path):
     toc = write_toc(tmp_path, [tmp_path / "executed" / "01_a.ipynb"], ["references"])
     assert OmegaConf.load(toc).chapters == [{"file": "executed/01_a"}, {"file": "references"}]
     assert OmegaConf.load(write_toc(tmp_path, [], [])).root == "intro"
+
+
+# ---- notebooks side by side (reproduce.jobs) --------------------------------------------------------------
+
+def _stamped(path: Path, after=None) -> Path:
+    """A notebook that records when it ran, in which kernel environment, and sleeps a moment."""
+    make_notebook(path, "import json, os, pathlib, time\n"
+                        "t0 = time.time(); time.sleep(2)\n"
+                        "pathlib.Path(run_dir, pathlib.Path(os.getcwd()).name + '-' + %r + '.json').write_text(json.dumps("
+                        "{'start': t0, 'end': time.time(), 'label': os.environ.get('CAUSALMIX_PROGRESS'), "
+                        "'threads': os.environ.get('CAUSALMIX_THREADS')}))" % path.stem, path.stem)
+    if after is not None:
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["causalmix"] = {"after": after}
+        nbformat.write(nb, path)
+    return path
+
+
+def test_notebooks_run_side_by_side_once_what_they_read_is_done(fake_repo, capsys):
+    """01 first; 02 and 03 read only 01, so they run together, each kernel with its own label and one of the two
+    threads; 04 states nothing, so it waits for every earlier notebook."""
+    tmp, nbs, book = fake_repo
+    (nbs / "01_hello.ipynb").unlink()
+    _stamped(nbs / "01_a.ipynb", after=[])
+    _stamped(nbs / "02_b.ipynb", after=["01_a"])
+    _stamped(nbs / "03_c.ipynb", after=["01_a"])
+    _stamped(nbs / "04_d.ipynb")
+    run = tmp / "run"
+    reproduce(cfg_for(run, threads=2, reproduce={"jobs": 2}), [], build=False, notebooks_dir=nbs, book_dir=book)
+    got = {p.stem.split("-")[1]: json.loads(p.read_text()) for p in run.glob("notebooks-*.json")}
+    assert set(got) == {"01_a", "02_b", "03_c", "04_d"}
+    a, b, c, d = (got[k] for k in ("01_a", "02_b", "03_c", "04_d"))
+    assert a["end"] <= min(b["start"], c["start"])                       # both waited for 01
+    assert b["start"] < c["end"] and c["start"] < b["end"]                # and ran at the same time
+    assert d["start"] >= max(b["end"], c["end"])                          # 04 waited for all three
+    assert {g["threads"] for g in got.values()} == {"1"}                  # 2 threads shared by 2 jobs
+    assert {k: g["label"] for k, g in got.items()} == {"01_a": "[1/4] 01_a.ipynb", "02_b": "[2/4] 02_b.ipynb",
+                                                       "03_c": "[3/4] 03_c.ipynb", "04_d": "[4/4] 04_d.ipynb"}
+    assert "CAUSALMIX_PROGRESS" not in os.environ                         # the parent's environment is restored
+    timings = json.loads((run / "timings.json").read_text())["stages_s"]
+    assert set(timings) == {"01_a", "02_b", "03_c", "04_d"}
+
+
+def test_one_job_runs_in_order_with_the_configs_threads(fake_repo):
+    tmp, nbs, book = fake_repo
+    (nbs / "01_hello.ipynb").unlink()
+    _stamped(nbs / "01_a.ipynb", after=[])
+    _stamped(nbs / "02_b.ipynb", after=[])
+    run = tmp / "run"
+    reproduce(cfg_for(run, reproduce={"jobs": 1}), [], build=False, notebooks_dir=nbs, book_dir=book)
+    a, b = (json.loads(next(run.glob(f"notebooks-{k}.json")).read_text()) for k in ("01_a", "02_b"))
+    assert a["end"] <= b["start"] and a["threads"] is None and b["threads"] is None
+
+
+def test_prerequisites_default_to_every_earlier_notebook_and_skip_kept_ones(tmp_path):
+    paths = [_stamped(tmp_path / "01_a.ipynb"), _stamped(tmp_path / "02_b.ipynb", after=["01_a"]),
+             _stamped(tmp_path / "03_c.ipynb")]
+    assert prerequisites(paths, paths) == {"01_a": set(), "02_b": {"01_a"}, "03_c": {"01_a", "02_b"}}
+    assert prerequisites(paths, paths[1:]) == {"02_b": set(), "03_c": {"02_b"}}     # 01 kept from a build
+    bad = _stamped(tmp_path / "04_d.ipynb", after=["05_e"])
+    with pytest.raises(ReproduceError, match=r"04_d.ipynb: metadata causalmix.after names \['05_e'\]; expected "
+                                             r"earlier notebooks"):
+        prerequisites([*paths, bad], [bad])
+
+
+def test_a_failure_stops_new_starts_and_lets_the_running_ones_finish():
+    import threading
+    import time
+    srcs = [Path(f"0{i}_{n}.ipynb") for i, n in enumerate("abcd", 1)]
+    needs = {"01_a": set(), "02_b": set(), "03_c": {"01_a"}, "04_d": set()}
+    ran, lock = [], threading.Lock()
+
+    def execute(k, src):
+        with lock:
+            ran.append(src.stem)
+        if src.stem == "01_a":
+            raise ReproduceError("notebook 01_a.ipynb failed (boom)")
+        time.sleep(0.5)
+        return 0.5
+    with pytest.raises(ReproduceError, match="01_a.ipynb failed"):
+        run_in_order(srcs, needs, execute, jobs=2)
+    assert sorted(ran) == ["01_a", "02_b"]  # 02 was running and finished; 03 needs 01; 04 never started
+    assert run_in_order(srcs, {**needs, "03_c": set()}, lambda k, s: float(k), jobs=3) == \
+        {"01_a": 1.0, "02_b": 2.0, "03_c": 3.0, "04_d": 4.0}

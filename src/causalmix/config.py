@@ -141,7 +141,7 @@ def validate(cfg: DictConfig) -> None:
                 "target.pool_factor", "target.sample_factor", "target.seeds", "target.batch_size",
                 "model.context", "baselines.regmix.n_samples", "baselines.regmix.top_k",
                 "estimator.cv", "estimator.n_estimators", "estimator.min_samples_leaf",
-                "policy.search_candidates", "threads", "power.pairs"):
+                "policy.search_candidates", "threads", "power.pairs", "reproduce.jobs"):
         _positive(cfg, key)
     if not isinstance(cfg.power.seeds, int) or isinstance(cfg.power.seeds, bool) or cfg.power.seeds < 2:
         raise ConfigError(f"power.seeds={cfg.power.seeds!r}: expected an integer >= 2 (a spread needs two seeds)")

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,15 +68,19 @@ def reproduce(
     import papermill  # slow import; only needed here
 
     params = {"overrides": list(overrides), "run_dir": str(run_dir.resolve())}
-    timings = {}
-    for k, src in enumerate(sources, 1):
+    jobs = int(OmegaConf.select(cfg, "reproduce.jobs") or 1)
+    threads = int(OmegaConf.select(cfg, "threads") or 1)
+
+    def execute(k: int, src: Path) -> float:
         dst = executed / src.name
         label = f"[{k}/{len(sources)}] {src.name}"
         before = earlier.get(src.stem)
         print(f"{label} ..." + (f" (took {_dur(before)} last time)" if before else ""), flush=True)
+        # the kernel's environment: its progress label and, beside other notebooks, its share of the threads
+        env = {notebook.ENV_PROGRESS: label, **({"CAUSALMIX_THREADS": str(max(1, threads // jobs))} if jobs > 1 else {})}
         t0 = time.time()
         try:
-            with _env(notebook.ENV_PROGRESS, label):
+            with _kernel_env(env) as started:
                 papermill.execute_notebook(
                     str(src), str(dst), parameters=params, kernel_name="python3",
                     cwd=str(notebooks_dir), progress_bar=False,
@@ -84,8 +89,9 @@ def reproduce(
                                      # fd 2 stays the terminal: progress lines (book.notebook) reach the user,
                                      # never the page (ipykernel would otherwise copy fd output into the cell)
                                      "--IPKernelApp.capture_fd_output=False"],
-                    # nbclient's hook: each section heading the notebook reaches is the stage now running
-                    on_cell_start=_stage_printer(label),
+                    # nbclient's hooks: the kernel is up (its environment is no longer needed); each section
+                    # heading the notebook reaches is the stage now running
+                    on_notebook_start=started, on_cell_start=_stage_printer(label),
                 )
         except Exception as e:  # a cell error, a dead kernel, a bad parameters cell: all stop the run
             if isinstance(e, papermill.PapermillExecutionError):
@@ -93,10 +99,13 @@ def reproduce(
             else:
                 what = f"{type(e).__name__}: {_first_line(str(e))}"
             raise ReproduceError(f"notebook {src.name} failed ({what}); see the executed copy {dst}") from None
-        timings[src.stem] = round(time.time() - t0, 1)
+        seconds = round(time.time() - t0, 1)
         finish_notebook(dst, roots, {"config_key": key, "executed": time.strftime("%Y-%m-%d %H:%M"),
-                                     "seconds": timings[src.stem]})
-        print(f"{label}: done in {_dur(timings[src.stem])} ({_dur(time.time() - start)} since start)", flush=True)
+                                     "seconds": seconds})
+        print(f"{label}: done in {_dur(seconds)} ({_dur(time.time() - start)} since start)", flush=True)
+        return seconds
+
+    timings = run_in_order(sources, prerequisites(every, sources), execute, jobs)
 
     chapters, stages = [], []
     for src in every:
@@ -131,17 +140,81 @@ def _dur(s) -> str:
     return f"{s:.1f} s" if s < 90 else (f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.2f} h")
 
 
+_KERNEL_START = threading.Lock()
+
+
 @contextlib.contextmanager
-def _env(name: str, value: str):
-    old = os.environ.get(name)
-    os.environ[name] = value
+def _kernel_env(env: dict):
+    """Set `env` for the kernel this thread is about to start; yield the hook that restores the environment
+    once the kernel is up (nbclient's on_notebook_start). Kernels start one at a time, so two notebooks run
+    side by side each start with their own environment."""
+    _KERNEL_START.acquire()
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    held = [True]
+
+    def started(**_):
+        if held[0]:
+            held[0] = False
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            _KERNEL_START.release()
     try:
-        yield
+        yield started
     finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
+        started()
+
+
+def prerequisites(every: list[Path], sources: list[Path]) -> dict[str, set[str]]:
+    """For each notebook to run, the notebooks to run that must finish before it starts. A notebook states
+    them in its metadata (`causalmix: {after: [...]}`, names of earlier notebooks: what it reads); one that
+    states nothing waits for every earlier notebook. Chapters kept from an earlier build are already done."""
+    import json
+    names, running = [s.stem for s in every], {s.stem for s in sources}
+    out = {}
+    for src in sources:
+        after = json.loads(src.read_text()).get("metadata", {}).get("causalmix", {}).get("after")
+        earlier = names[:names.index(src.stem)]
+        if after is None:
+            after = earlier
+        bad = [a for a in after if a not in earlier]
+        if bad:
+            raise ReproduceError(f"{src.name}: metadata causalmix.after names {bad}; expected earlier notebooks "
+                                 f"of {names}")
+        out[src.stem] = {a for a in after if a in running}
+    return out
+
+
+def run_in_order(sources: list[Path], needs: dict[str, set[str]], execute, jobs: int) -> dict[str, float]:
+    """Run execute(k, source) for every source, at most `jobs` at once, each once its prerequisites are done,
+    in the given order where there is a choice. The first failure stops new starts; the running ones finish,
+    then it is raised. Returns {notebook: seconds}."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    todo, done, timings, running, error = list(enumerate(sources, 1)), set(), {}, {}, None
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while todo or running:
+            while error is None and len(running) < jobs:
+                ready = next(((k, s) for k, s in todo if needs[s.stem] <= done), None)
+                if ready is None:
+                    break
+                todo.remove(ready)
+                running[pool.submit(execute, *ready)] = ready[1]
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                src = running.pop(f)
+                try:
+                    timings[src.stem] = f.result()
+                    done.add(src.stem)
+                except Exception as e:  # noqa: BLE001  kept, raised once the running notebooks end
+                    error = error or e
+    if error is not None:
+        raise error
+    return timings
 
 
 def _stage_printer(label: str):

@@ -41,15 +41,17 @@ def _commit() -> str | None:
 
 def update(cfg: DictConfig, **keys) -> Path:
     """Merge `keys` into results.json (atomically), stamping scale, date and commit."""
+    from causalmix.experiments.store import file_lock
     f = results_file(cfg)
-    doc = load(cfg)
-    doc.update(_clean(keys))
-    doc |= {"scale": str(cfg.scale.name), "seed": int(cfg.seed), "updated": time.strftime("%Y-%m-%d %H:%M"),
-            "commit": _commit()}
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f"{f.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    tmp.replace(f)
+    with file_lock(f.with_name(f"{f.name}.lock")):   # notebooks run side by side (reproduce.jobs): no lost update
+        doc = load(cfg)
+        doc.update(_clean(keys))
+        doc |= {"scale": str(cfg.scale.name), "seed": int(cfg.seed), "updated": time.strftime("%Y-%m-%d %H:%M"),
+                "commit": _commit()}
+        tmp = f.with_name(f"{f.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        tmp.replace(f)
     return f
 
 
