@@ -111,8 +111,10 @@ def corpora(cfg) -> list[dict]:
     return rows
 
 
-def collect(cfg, overrides, run_dir: Path, plan: list[str], chapters: list[dict], stages: list[dict]) -> dict:
-    """Everything the page shows, as plain data (strings, numbers, lists)."""
+def collect(cfg, overrides, run_dir: Path, plan: list[str], chapters: list[dict], stages: list[dict],
+            notebooks_wall: dict | None = None) -> dict:
+    """Everything the page shows, as plain data (strings, numbers, lists). `notebooks_wall`: {jobs, seconds},
+    the notebooks' wall time from the first start to the last end, with `jobs` of them at once."""
     import time
 
     from omegaconf import OmegaConf
@@ -131,6 +133,7 @@ def collect(cfg, overrides, run_dir: Path, plan: list[str], chapters: list[dict]
         "versions": versions(),
         "machine": machine(str(OmegaConf.select(cfg, "device") or "cpu"), OmegaConf.select(cfg, "threads")),
         "stages": stages,
+        "notebooks_wall": notebooks_wall,
         "plan": plan,
         "chapters": chapters,
         "corpora": rows,
@@ -213,8 +216,11 @@ def render(info: dict) -> str:
         out += _table(["stage", "wall time", "when"], [[x["stage"], _seconds(x.get("seconds")), x.get("when", "")]
                                                        for x in stages])
         total = sum(float(x["seconds"]) for x in stages if x.get("when") == "this build" and x.get("seconds"))
-        out += ["", f"Notebooks executed in this build: {_seconds(total)} in all (the book build itself is "
-                "timed in the run's `timings.json`)."]
+        wall = info.get("notebooks_wall") or {}
+        out += ["", f"Notebooks executed in this build: {_seconds(total)} in all"
+                + (f", run {wall['jobs']} at a time (`reproduce.jobs`), each once the chapters it reads were done: "
+                   f"{_seconds(wall['seconds'])} from the first start to the last end" if wall.get("jobs", 1) > 1 else "")
+                + " (the book build itself is timed in the run's `timings.json`)."]
     else:
         out.append("No stage timings were recorded.")
     out += _cost_section(info.get("cost"))

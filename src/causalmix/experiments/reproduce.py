@@ -105,7 +105,9 @@ def reproduce(
         print(f"{label}: done in {_dur(seconds)} ({_dur(time.time() - start)} since start)", flush=True)
         return seconds
 
+    t_notebooks = time.time()
     timings = run_in_order(sources, prerequisites(every, sources), execute, jobs)
+    side_by_side = {"jobs": jobs, "seconds": round(time.time() - t_notebooks, 1)} if sources else None
 
     chapters, stages = [], []
     for src in every:
@@ -118,7 +120,7 @@ def reproduce(
                                                          "(same config; not executed again)"})
             stages.append({"stage": src.stem, "seconds": meta.get("seconds"), "when": f"build of {meta.get('executed', '?')}"})
     glance.write(run_dir, book_dir)
-    info = reproducibility.collect(cfg, overrides, run_dir, plan_lines, chapters, stages)
+    info = reproducibility.collect(cfg, overrides, run_dir, plan_lines, chapters, stages, side_by_side)
     reproducibility.write(book_dir, info)
     write_toc(book_dir, [executed / s.name for s in every if (executed / s.name).exists()],
               [*pages, reproducibility.PAGE])
