@@ -74,6 +74,13 @@ def blocks(cfg: DictConfig, ids: list[int]) -> dict[int, list[int]]:
     return out
 
 
+def prepare(cfg: DictConfig, world=None, log=print):
+    """(world, proxy base), built under the cache's lock: one process at a time parses corpora or pretrains a
+    base, and the others then load what it wrote (workers of one sweep; chapters run side by side)."""
+    with file_lock(path(cfg, "cache") / "prepare.lock"):
+        return world or build_world(cfg), base_model(cfg, "proxy", log=log)
+
+
 def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log=print) -> pd.DataFrame:
     """Compute this worker's runs that are not in the store yet and return them all (finished ones read back).
 
@@ -87,10 +94,8 @@ def run_sweep(cfg: DictConfig, run_ids: list[int] | None = None, world=None, log
     todo = [i for i in ids if not store.done(i)]
     log(f"sweep {store.hash}: {len(ids) - len(todo)} of {len(ids)} runs already in {store.dir}, {len(todo)} to go")
     if todo:
-        with file_lock(path(cfg, "cache") / "prepare.lock"):    # one worker builds the shared caches at a time
-            lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
-            world = world or build_world(cfg)
-            base = base_model(cfg, "proxy", log=log)
+        lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
+        world, base = prepare(cfg, world, log=log)
         todo_blocks = blocks(cfg, todo)
         if design(cfg) == "randomised":
             runner = proxy.run_many
