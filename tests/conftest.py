@@ -75,12 +75,16 @@ BOOK_FILES = ("tests/test_notebooks.py", "tests/test_browser.py", "tests/test_bo
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test that reads the smoke book must live in BOOK_FILES, or a second worker would build the book again."""
+    """A test that reads the smoke book must live in BOOK_FILES, or a second worker would build the book again.
+    The order: the book's files, then tests marked slow, then the rest, so the long ones do not end the run
+    on one worker while the other waits (xdist hands out single tests in this order)."""
     for item in items:
         if {"smoke_book", "book_html"} & set(getattr(item, "fixturenames", ())) and \
                 item.nodeid.split("::")[0] not in BOOK_FILES:
             raise pytest.UsageError(f"{item.nodeid} reads the smoke book: expected its file in tests/conftest.py "
                                     "BOOK_FILES, so that one xdist worker builds the book once")
+    rank = lambda it: 0 if it.nodeid.split("::")[0] in BOOK_FILES else 1 if it.get_closest_marker("slow") else 2  # noqa: E731
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(optionalhook=True)

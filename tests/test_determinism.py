@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from causalmix import lineage
@@ -24,6 +25,7 @@ def _sweep_in_new_process(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_two_fresh_processes_give_identical_bases_runs_and_tables(tmp_path):
     for k in "ab":
         p = _sweep_in_new_process(tmp_path / k)

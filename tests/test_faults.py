@@ -229,6 +229,7 @@ def _reader(proc, sink: list, seen: threading.Event, pattern: str):
             seen.set()
 
 
+@pytest.mark.slow
 def test_two_workers_at_once_compute_every_run_exactly_once(tmp_path, reference):
     """Two real `causalmix sweep` processes on one store, released at the same moment, over RACE_RUNS runs (six
     blocks; a run's record does not depend on n_runs, so the first N_RUNS must equal the reference's). Every
@@ -295,6 +296,7 @@ def _kill_when(out: Path, ready, what: str) -> tuple[int, list[str]]:
     return p.pid, log
 
 
+@pytest.mark.slow
 def test_kill_9_at_several_points_then_rerun_equals_an_uninterrupted_sweep(tmp_path, reference):
     out = tmp_path / "out"
     done = lambda d: sorted(d.glob("run_*.csv"))  # noqa: E731
@@ -342,6 +344,7 @@ def _unshare_reason() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_unshare_reason() is not None, reason=str(_unshare_reason()))
 def test_sweep_runs_with_the_network_cut_off(tmp_path):
     """After set-up (corpora fetched), a sweep from an empty cache parses, pretrains and runs offline, and

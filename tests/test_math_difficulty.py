@@ -120,6 +120,7 @@ def test_pool_noise_is_the_same_damage(problems):
         assert math_ok(bad) == 0.0 and len(_wrong_steps(steps)) == 1 and math_fixed(bad) == math_fixed(s.response)
 
 
+@pytest.mark.slow
 def test_math_training_raises_math_accuracy(tmp_path):
     """A proxy-size model fine-tuned on math (a few hundred steps, the TINY world's nearly untrained base)
     ranks the right worked solution well above chance; the same steps on math-free text do not."""

@@ -67,6 +67,7 @@ def test_power_config_is_checked_before_work():
             compose([bad])
 
 
+@pytest.mark.slow
 def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     """Two draws of the instrument on two cheap domains (a new seed parses its corpora again)."""
     from conftest import TINY

@@ -67,6 +67,7 @@ def test_shipped_bases_are_the_ones_this_code_keys(cfg):
                               "pretrain them with `make book`, `git add -f` the new files and remove the old ones")
 
 
+@pytest.mark.slow
 def test_the_shipped_proxy_base_is_what_this_code_pretrains(cfg):
     lines = []
     assert shipped.verify_base(cfg, "proxy", log=lines.append) == []
@@ -81,6 +82,7 @@ def test_the_shipped_sweeps_are_complete(cfg):
     assert n == cfg.analyses.observational.real_runs, f"habit sweep: {n} of {cfg.analyses.observational.real_runs} runs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verify", [shipped.verify, shipped.verify_long_cot], ids=["sweep", "long_cot"])
 def test_a_random_shipped_block_recomputes_within_tolerance(cfg, verify):
     """A random shipped block, trained again as the same stack (a run retrained alone rounds differently)."""
