@@ -150,8 +150,8 @@ def _stamped(path: Path, after=None) -> Path:
     return path
 
 
-def test_notebooks_run_side_by_side_once_what_they_read_is_done(fake_repo, capsys):
-    """01 first; 02 and 03 read only 01, so they run together, each kernel with its own label and one of the two
+def test_notebooks_run_side_by_side_once_what_they_need_is_done(fake_repo, capsys):
+    """01 first; 02 and 03 need only 01, so they run together, each kernel with its own label and one of the two
     threads; 04 states nothing, so it waits for every earlier notebook."""
     tmp, nbs, book = fake_repo
     (nbs / "01_hello.ipynb").unlink()

@@ -218,7 +218,7 @@ def render(info: dict) -> str:
         total = sum(float(x["seconds"]) for x in stages if x.get("when") == "this build" and x.get("seconds"))
         wall = info.get("notebooks_wall") or {}
         out += ["", f"Notebooks executed in this build: {_seconds(total)} in all"
-                + (f", run {wall['jobs']} at a time (`reproduce.jobs`), each once the chapters it reads were done: "
+                + (f", run {wall['jobs']} at a time (`reproduce.jobs`), each once the chapters it needs were done: "
                    f"{_seconds(wall['seconds'])} from the first start to the last end" if wall.get("jobs", 1) > 1 else "")
                 + " (the book build itself is timed in the run's `timings.json`)."]
     else:

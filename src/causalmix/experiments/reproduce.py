@@ -172,8 +172,8 @@ def _kernel_env(env: dict):
 
 def prerequisites(every: list[Path], sources: list[Path]) -> dict[str, set[str]]:
     """For each notebook to run, the notebooks to run that must finish before it starts. A notebook states
-    them in its metadata (`causalmix: {after: [...]}`, names of earlier notebooks: what it reads); one that
-    states nothing waits for every earlier notebook. Chapters kept from an earlier build are already done."""
+    them in its metadata (`causalmix: {after: [...]}`, names of earlier notebooks: what it needs done first);
+    one that states nothing waits for every earlier notebook. Chapters kept from an earlier build are done."""
     import json
     names, running = [s.stem for s in every], {s.stem for s in sources}
     out = {}
