@@ -128,5 +128,6 @@ def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
         lines += [_base(cfg, "target"), *_targets(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
-                  "notebooks: every notebook is executed again (fast where the stages above are reused)"]
+                  "notebooks: every notebook is executed again (fast where the stages above are reused), "
+                  f"{int(OmegaConf.select(cfg, 'reproduce.jobs') or 1)} at a time (reproduce.jobs)"]
     return lines
