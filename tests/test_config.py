@@ -40,6 +40,8 @@ def test_target_model_is_at_least_4x_proxy():
     ("nosuchkey=1", "nosuchkey"),
     ("scale=huge", "scale"),
     ("data.split.pool=0.9", "data.split"),
+    ("reproduce.jobs=0", "reproduce.jobs=0: expected a positive integer"),
+    ("threads=0", "threads=0: expected a positive integer"),
 ])
 def test_bad_values_fail_fast_with_one_line(override, needle):
     with pytest.raises(ConfigError) as e:
@@ -59,3 +61,15 @@ def test_an_experiment_states_only_deltas():
     assert list(exp.target.states) == ["noisy_text"] and exp.target.catalog.noisy_text.news.noise == 0.8
     assert exp.target.seeds == base.target.seeds and exp.target.catalog == base.target.catalog
     assert exp.sweep == base.sweep
+
+
+def test_threads_default_to_two_or_the_environments(monkeypatch):
+    """`make test` gives its workers one thread through CAUSALMIX_THREADS; an explicit override still wins, and a
+    value that is not a number fails in one line."""
+    monkeypatch.delenv("CAUSALMIX_THREADS", raising=False)
+    assert compose([]).threads == 2
+    monkeypatch.setenv("CAUSALMIX_THREADS", "1")
+    assert compose([]).threads == 1 and compose(["threads=3"]).threads == 3
+    monkeypatch.setenv("CAUSALMIX_THREADS", "many")
+    with pytest.raises(ConfigError, match=r"^threads='many': expected a positive integer$"):
+        compose([])
