@@ -74,16 +74,19 @@ def pytest_terminal_summary(terminalreporter, config):
 BOOK_FILES = ("tests/test_notebooks.py", "tests/test_browser.py", "tests/test_book_pages.py")
 
 
+def _in_book_files(nodeid: str) -> bool:
+    return nodeid.split("::")[0] in BOOK_FILES
+
+
 def pytest_collection_modifyitems(config, items):
     """A test that reads the smoke book must live in BOOK_FILES, or a second worker would build the book again.
     The order: the book's files, then tests marked slow, then the rest, so the long ones do not end the run
     on one worker while the other waits (xdist hands out single tests in this order)."""
     for item in items:
-        if {"smoke_book", "book_html"} & set(getattr(item, "fixturenames", ())) and \
-                item.nodeid.split("::")[0] not in BOOK_FILES:
+        if {"smoke_book", "book_html"} & set(getattr(item, "fixturenames", ())) and not _in_book_files(item.nodeid):
             raise pytest.UsageError(f"{item.nodeid} reads the smoke book: expected its file in tests/conftest.py "
                                     "BOOK_FILES, so that one xdist worker builds the book once")
-    rank = lambda it: 0 if it.nodeid.split("::")[0] in BOOK_FILES else 1 if it.get_closest_marker("slow") else 2  # noqa: E731
+    rank = lambda it: 0 if _in_book_files(it.nodeid) else 1 if it.get_closest_marker("slow") else 2  # noqa: E731
     items.sort(key=rank)
 
 
@@ -95,6 +98,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class OneBookWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "smoke book" if nodeid.split("::")[0] in BOOK_FILES else nodeid
+            return "smoke book" if _in_book_files(nodeid) else nodeid
 
     return OneBookWorker(config, log)
