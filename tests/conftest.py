@@ -74,6 +74,11 @@ def pytest_terminal_summary(terminalreporter, config):
 BOOK_FILES = ("tests/test_notebooks.py", "tests/test_browser.py", "tests/test_book_pages.py")
 
 
+# Files whose module fixture several tests read (test_faults: one reference sweep; test_launchers: the two sharded
+# sweeps): one worker runs each such file, so the fixture is built once, not once per worker that runs a test.
+SHARED_FIXTURE_FILES = ("tests/test_faults.py", "tests/test_launchers.py")
+
+
 def _in_book_files(nodeid: str) -> bool:
     return nodeid.split("::")[0] in BOOK_FILES
 
@@ -92,12 +97,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's scheduler: one work unit for BOOK_FILES, one per test elsewhere, the largest unit first.
-    (`--dist loadgroup` would do this from a marker, but with pytest 9 xdist 3.8 drops the group.)"""
+    """xdist's scheduler: one work unit for BOOK_FILES, one per file of SHARED_FIXTURE_FILES, one per test
+    elsewhere; the units with the most tests first, then collection order. (`--dist loadgroup` would do this
+    from a marker, but with pytest 9 xdist 3.8 drops the group.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class OneBookWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "smoke book" if _in_book_files(nodeid) else nodeid
+            file = nodeid.split("::")[0]
+            return "smoke book" if file in BOOK_FILES else file if file in SHARED_FIXTURE_FILES else nodeid
 
     return OneBookWorker(config, log)
