@@ -88,6 +88,36 @@ def test_fingerprints_cover_what_computes_each_artifact():
     base = lineage.fingerprint("base")
     assert "experiments/world.py:base_model" in base and "data/benchmarks.py" not in base
     assert "torch" in base and "experiments/target.py:run_targets" in lineage.fingerprint("target")
+    # runs made by functions outside the proxy's closure carry those functions too
+    assert "experiments/power.py:noise_floor" in lineage.fingerprint("floor")
+    grid = lineage.fingerprint("grid")
+    assert {"experiments/grid.py:trials", "experiments/grid.py:points", "experiments/target.py:tilted_grid",
+            "experiments/target.py:target_pool", "experiments/proxy.py"} <= set(grid)
+
+
+def test_an_edited_noise_floor_or_grid_retires_their_runs_and_dry_run_says_why(tmp_path, monkeypatch):
+    """Noise-floor runs and Grid's trials are proxy runs made by their own functions (power.noise_floor,
+    grid.trials): an edit to those, not only to the proxy's code, keys them anew."""
+    from causalmix.experiments import grid, power
+    from causalmix.experiments.world import base_model, build_world
+    cfg = compose(TINY + ["power.pairs=1", "power.seeds=2", f"paths.out={tmp_path / 'out'}"])
+    world = build_world(cfg)
+    power.noise_floor(world, base_model(cfg, "proxy", log=lambda *_: None), 1, 2, store=power.floor_store(cfg))
+    line = next(l for l in plan(cfg) if l.startswith("noise-floor runs"))
+    assert line.startswith("noise-floor runs (chapter 2): reuse 2 of 2 from "), line
+    floor_dir, grid_dir = power.floor_store(cfg).dir, grid.grid_store(cfg).dir
+    real = lineage.fingerprint
+
+    def edited(kind):   # as if noise_floor and grid.trials had been edited since
+        return {k: "0" * 12 if k in ("experiments/power.py:noise_floor", "experiments/grid.py:trials") else v
+                for k, v in real(kind).items()}
+    monkeypatch.setattr(lineage, "fingerprint", edited)
+    assert power.floor_store(cfg).dir != floor_dir and grid.grid_store(cfg).dir != grid_dir
+    after = plan(cfg)
+    i = next(i for i, l in enumerate(after) if l.startswith("noise-floor runs"))
+    assert after[i].startswith("noise-floor runs (chapter 2): reuse 0 of 2"), after[i]
+    assert "experiments/power.py:noise_floor changed" in after[i + 1], after[i + 1]
+    assert len(list(floor_dir.glob("run_*.csv"))) == 2      # the old runs are still on disk, untouched
 
 
 def test_changed_code_retires_the_cache_and_dry_run_says_why(tmp_path, monkeypatch):

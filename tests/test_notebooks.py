@@ -64,6 +64,8 @@ def test_headline_numbers_land_in_results_json(smoke_book):
     assert 0 <= doc["math_accuracy_best"] <= 100 and doc["scale"] == "smoke"
     assert set(doc["ablations"]) == {"no_covariates", "no_dml", "small_radius", "half_runs"}   # smoke's ablations.run
     assert all(len(v) == 4 for v in doc["ablations"].values())
+    assert set(doc["retest"]) == {"avg_dev", "avg_margin"} and doc["retest"]["avg_dev"]["runs"] == 8   # smoke's power.retest
+    assert all(0 <= r["ceiling"] <= 1 and r["seed_sd"] >= 0 for r in doc["retest"].values())
     timings = json.loads((run_dir / "timings.json").read_text())
     assert set(timings["stages_s"]) >= {"02_proxy_sweep", "04_main_results", "book_build"}
 

@@ -1,4 +1,6 @@
 """The power analysis: noise floor from repeated seeds, variance explained, minimum detectable difference."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,12 +60,53 @@ def test_noise_floor_repeats_pairs_over_seeds(tiny_cfg):
     assert 0 < sd < 50
 
 
+def test_retest_trains_the_sweeps_own_runs_again_and_is_stored(tiny_cfg):
+    """The retest pairs each of the sweep's first runs with a second training on the same pool and mixture (a fresh
+    training draw and seed), stores it and reuses it; a runs table of another config is refused in one line."""
+    from causalmix.errors import ConfigError
+    from causalmix.experiments.sweep import run_sweep
+    runs = run_sweep(tiny_cfg, log=lambda *_: None)
+    world, base = build_world(tiny_cfg), base_model(tiny_cfg, "proxy", log=lambda *_: None)
+    store, said = power.retest_store(tiny_cfg), []
+    again = power.retest(world, base, runs, 3, store=store, log=said.append)
+    assert again.run_id.tolist() == [0, 1, 2] and said == ["retest: 3 of 3 sweep runs to train again, 0 reused"]
+    w = [c for c in runs.columns if c.startswith("w_")]
+    first = runs.set_index("run_id").loc[again.run_id]
+    assert np.array_equal(first[w].to_numpy(), again[w].to_numpy())            # the same mixtures ...
+    assert not np.array_equal(first.avg_margin.to_numpy(), again.avg_margin.to_numpy())   # ... trained anew
+    mtimes = {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")}
+    said.clear()
+    pd.testing.assert_frame_equal(power.retest(world, base, runs, 3, store=store, log=said.append), again)
+    assert not said and {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")} == mtimes   # reused
+    summ = power.retest_summary(runs, again).set_index("outcome")
+    assert list(summ.index) == ["avg_dev", "avg_margin"] and (summ.runs == 3).all()
+    assert ((summ["seed SD lo"] <= summ["seed SD"]) & (summ["seed SD"] <= summ["seed SD hi"])).all()
+    assert ((summ["ceiling rho"] >= 0) & (summ["ceiling rho"] <= 1)).all()
+    with pytest.raises(ConfigError, match="power.retest=4: the sweep holds only 3 runs"):
+        power.retest(world, base, runs, 4)
+    other = runs.assign(w_news=runs.w_news + 0.01)
+    with pytest.raises(ConfigError, match="retest: run 0's mixture redrawn differs from the sweep's record"):
+        power.retest(world, base, other, 1)
+
+
+def test_retest_summary_recovers_a_known_seed_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(40, 3.0, 400)
+    runs = pd.DataFrame({"run_id": range(400), "avg_dev": truth + rng.normal(0, 1.0, 400)})
+    again = pd.DataFrame({"run_id": range(400), "avg_dev": truth + rng.normal(0, 1.0, 400)})
+    r = power.retest_summary(runs, again, outcomes=("avg_dev",)).iloc[0]
+    assert r["seed SD lo"] < 1.0 < r["seed SD hi"] and abs(r["seed SD"] - 1.0) < 0.1
+    assert abs(r["ceiling rho"] - np.sqrt(1 - 1 / 10)) < 0.03       # total variance 9 + 1
+
+
 def test_power_config_is_checked_before_work():
     from causalmix.config import compose
     from causalmix.errors import ConfigError
     for bad, msg in (("power.seeds=1", "power.seeds=1: expected an integer >= 2"),
-                     ("power.pairs=0", "power.pairs=0: expected a positive integer")):
-        with pytest.raises(ConfigError, match=msg.replace("(", r"\(")):
+                     ("power.pairs=0", "power.pairs=0: expected a positive integer"),
+                     ("power.retest=1", "power.retest=1: expected 0 (none) or an integer >= 2"),
+                     ("power.retest=-4", "power.retest=-4: expected 0 (none) or an integer >= 2")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
             compose([bad])
 
 

@@ -34,13 +34,14 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "target", "grid", "knobs", "long_cot/runs", "long_cot/grid",
-                                  "long_cot/target"])
+@pytest.mark.parametrize("kind", ["runs", "power", "retest", "target", "grid", "knobs", "long_cot/runs",
+                                  "long_cot/grid", "long_cot/target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.analysis import knob_store
     draws = lambda c: {store_for(OmegaConf.merge(c, {"seed": int(x)})).dir.resolve() for x in c.power.base_seeds}  # noqa: E731
-    store = {"runs": store_for, "power": power.floor_store, "target": target_store, "grid": grid_store,
+    store = {"runs": store_for, "power": power.floor_store, "retest": power.retest_store, "target": target_store,
+             "grid": grid_store,
              "knobs": lambda c: knob_store(c, c.knobs.levels, c.knobs.seeds),
              **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)
@@ -80,6 +81,8 @@ def test_the_shipped_sweeps_are_complete(cfg):
         assert n == c.sweep.n_runs, f"seed {c.seed}: {n} of {c.sweep.n_runs} shipped proxy runs"
     n = len(list(store_for(OmegaConf.merge(cfg, {"sweep": {"design": "habit"}})).dir.glob("run_*.csv")))
     assert n == cfg.analyses.observational.real_runs, f"habit sweep: {n} of {cfg.analyses.observational.real_runs} runs"
+    n = len(list(power.retest_store(cfg).dir.glob("run_*.csv")))
+    assert n == cfg.power.retest, f"retest: {n} of {cfg.power.retest} runs"
 
 
 @pytest.mark.slow

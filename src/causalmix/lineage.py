@@ -126,6 +126,10 @@ PRODUCERS = {
     "target": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:run_targets")),
     "longcot": (("experiments.longcot",), ()),
     "knobs": (("experiments.proxy",), ("experiments.analysis:knob_sweep",)),
+    "floor": (("experiments.proxy",), ("experiments.power:noise_floor",)),      # chapter 2's noise-floor runs
+    "retest": (("experiments.proxy",), ("experiments.power:retest",)),          # ... and its retrained sweep runs
+    "grid": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:tilted_grid",
+                                      "experiments.grid:points", "experiments.grid:trials")),   # Grid's proxy trials
 }
 
 

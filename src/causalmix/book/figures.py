@@ -126,6 +126,23 @@ def noise_floor(floor: pd.DataFrame, runs: pd.DataFrame | None = None, outcomes=
     return fig
 
 
+def retest(runs: pd.DataFrame, again: pd.DataFrame, summary: pd.DataFrame):
+    """Each retrained sweep run's outcome against its first training, with the identity line (power.retest)."""
+    outcomes = list(summary.index)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.6))
+    first = runs.set_index("run_id").loc[again.run_id]
+    for ax, y in zip(np.atleast_1d(axes), outcomes):
+        a, b = first[y].to_numpy(float), again[y].to_numpy(float)
+        ax.scatter(a, b, s=14, color="steelblue")
+        lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--")
+        r = summary.loc[y]
+        ax.set(xlabel=f"{y}, sweep run", ylabel=f"{y}, trained again",
+               title=f"{y}: Spearman {r.Spearman:.2f}, ceiling {r['ceiling rho']:.2f}")
+    fig.tight_layout()
+    return fig
+
+
 def mixtures_by_state(mixtures: pd.DataFrame):
     """Long table (state, method, domain, share): one panel per target state."""
     g = sns.catplot(data=mixtures, x="domain", y="share", hue="method", col="state", kind="bar", height=3,

@@ -76,13 +76,38 @@ def _targets(cfg: DictConfig) -> list[str]:
         others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
         out.append(f"  why none: {lineage.why_not_reused(others, target_manifest(cfg))}")
     if "grid" in cfg.target.methods:
-        from causalmix.experiments.grid import grid_store, points
+        from causalmix.experiments.grid import grid_manifest, grid_store, points
         g = grid_store(cfg)
         states = set(cfg.target.states) | ({cfg.target.oracle.state} - {None})   # mainresults.prepare's states
         want = len(states) * len(points(cfg, list(cfg.data.domains))) * int(cfg.baselines.grid.seeds)
         got = len(list(g.dir.glob("run_*.csv"))) if g.dir.is_dir() else 0
         out.append(f"grid proxy runs: {got} stored in {_rel(g.dir)} for {want} (state x point x seed); each is "
-                   f"reused when stored (same key as the target runs)")
+                   f"reused when stored")
+        if not got:
+            others = [m for m in g.dir.parent.glob("*/manifest.json") if m.parent != g.dir]
+            out.append(f"  why none: {lineage.why_not_reused(others, grid_manifest(cfg))}")
+    return out
+
+
+def _floor(cfg: DictConfig) -> list[str]:
+    """Chapter 2's noise-floor runs (power.pairs x power.seeds), in their own store."""
+    from causalmix.experiments.power import floor_manifest, floor_store
+    store = floor_store(cfg)
+    ids = [p * 1000 + s for p in range(int(cfg.power.pairs)) for s in range(int(cfg.power.seeds))]
+    done = sum(store.done(i) for i in ids)
+    out = [f"noise-floor runs (chapter 2): reuse {done} of {len(ids)} from {_rel(store.dir)}, compute {len(ids) - done}"]
+    if not done:
+        others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+        out.append(f"  why: {lineage.why_not_reused(others, floor_manifest(cfg))}")
+    n = min(int(cfg.power.get("retest", 0) or 0), int(cfg.sweep.n_runs))
+    if n:
+        from causalmix.experiments.power import retest_manifest, retest_store
+        store = retest_store(cfg)
+        done = sum(store.done(i) for i in range(n))
+        out.append(f"retest runs (chapter 2): reuse {done} of {n} from {_rel(store.dir)}, compute {n - done}")
+        if not done:
+            others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+            out.append(f"  why: {lineage.why_not_reused(others, retest_manifest(cfg))}")
     return out
 
 
@@ -127,7 +152,7 @@ def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
     lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
-        lines += [_base(cfg, "target"), *_targets(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
+        lines += [_base(cfg, "target"), *_targets(cfg), *_floor(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
                   "notebooks: every notebook is executed again (fast where the stages above are reused), "
                   f"{int(OmegaConf.select(cfg, 'reproduce.jobs') or 1)} at a time (reproduce.jobs)"]
     return lines

@@ -7,9 +7,9 @@ drawn from that state's target pool in the point's mixture, scored on the proxy 
 the best mean outcome is Grid's mixture for the state. It sees the state only through these trials: it
 spends K+1 points x seeds proxy runs per state, where CausalMix spends none beyond its sweep.
 
-Grid proxy runs are stored like target runs (`outputs/<scale>/grid/runs/<key>`, keyed by the target store's
-key: the sweep's config and code, the target settings and the code of a target pool), one file per (state,
-point, seed), and reused."""
+Grid proxy runs are stored like target runs (`outputs/<scale>/grid/runs/<key>`, keyed by `grid_manifest`: the
+sweep's config, the target settings and model, and the code of a proxy run, a target pool and the grid's
+trials), one file per (state, point, seed), and reused."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +30,17 @@ def points(cfg: DictConfig, domains: list[str]) -> dict[str, dict]:
     return tg.tilted_grid(domains, float(cfg.baselines.grid.tilt))
 
 
+def grid_manifest(cfg: DictConfig) -> dict:
+    """What makes a grid trial: the target runs' config (the sweep's, the target settings and model) and the code
+    of a proxy run, a target pool, the grid and its trials (lineage: "grid")."""
+    return lineage.manifest(tg.target_manifest(cfg)["config"], "grid")
+
+
 def grid_store(cfg: DictConfig) -> RunStore:
-    return RunStore(path(cfg, "out") / "grid", tg.target_store(cfg).dir.name)
+    """Keyed by grid_manifest: an edit to the grid or to how its trials run retires them."""
+    man = grid_manifest(cfg)
+    return RunStore(path(cfg, "out") / "grid", config_hash({"config": man["config_key"],
+                                                            "code": lineage.digest(man["code"])}))
 
 
 def trials(world: World, base, state: str, pool: dict, log=print) -> pd.DataFrame:
@@ -48,7 +57,7 @@ def trials(world: World, base, state: str, pool: dict, log=print) -> pd.DataFram
             else:
                 todo.append((rid, name, s, mix))
     if todo:
-        lineage.write_manifest(store.dir / "manifest.json", tg.target_manifest(cfg))
+        lineage.write_manifest(store.dir / "manifest.json", grid_manifest(cfg))
         log(f"grid ({state}): {len(todo)} proxy runs to go, {len(rows)} reused")
         texts, seeds = [], []
         for rid, name, s, mix in todo:

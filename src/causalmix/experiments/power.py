@@ -17,27 +17,35 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causalmix import lineage
 from causalmix.data import pool as pools
-from causalmix.config import path
+from causalmix.errors import ConfigError
+from causalmix.config import config_hash, path
 from causalmix.experiments.proxy import draw_mixture, finetune_and_score
 from causalmix.experiments.store import RunStore
-from causalmix.experiments.sweep import sweep_hash
+from causalmix.experiments.sweep import sweep_spec
 from causalmix.experiments.world import World, rng_for
 
 
+def floor_manifest(cfg) -> dict:
+    """What makes a noise-floor run: the sweep's config (a pair is drawn as a proxy run's pool and mixture are)
+    and the code of a proxy run plus noise_floor's own (lineage: "floor")."""
+    return lineage.manifest(sweep_spec(cfg), "floor")
+
+
 def floor_store(cfg) -> RunStore:
-    """Noise-floor runs are proxy runs: keyed like the sweep (config and code), in their own folder."""
-    return RunStore(path(cfg, "out") / "power", sweep_hash(cfg))
+    """Noise-floor runs, in their own folder, keyed by floor_manifest: an edit to noise_floor retires them."""
+    man = floor_manifest(cfg)
+    return RunStore(path(cfg, "out") / "power", config_hash({"config": man["config_key"],
+                                                             "code": lineage.digest(man["code"])}))
 
 
 def noise_floor(world: World, base, n_pairs: int, n_seeds: int, store: RunStore | None = None) -> pd.DataFrame:
     """One row per (pair, seed): the pair fixes the pool state and the mixture, the seed the training draw.
     With a store, finished (pair, seed) runs are reused and new ones written as they finish."""
     cfg = world.cfg
-    if store is not None:   # the store says what made it, as the sweep's does (same config and code key)
-        from causalmix import lineage
-        from causalmix.experiments.sweep import sweep_manifest
-        lineage.write_manifest(store.dir / "manifest.json", sweep_manifest(cfg))
+    if store is not None:   # the store says what made it (floor_store's key)
+        lineage.write_manifest(store.dir / "manifest.json", floor_manifest(cfg))
     rows = []
     for p in range(n_pairs):
         rng = rng_for(cfg, 6, p)
@@ -57,6 +65,83 @@ def noise_floor(world: World, base, n_pairs: int, n_seeds: int, store: RunStore 
             if store is not None:
                 store.write(run_id, row)
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def retest_manifest(cfg) -> dict:
+    """What makes a retest run: the sweep's config and the code of a proxy run plus retest's own ("retest")."""
+    return lineage.manifest(sweep_spec(cfg), "retest")
+
+
+def retest_store(cfg) -> RunStore:
+    man = retest_manifest(cfg)
+    return RunStore(path(cfg, "out") / "retest", config_hash({"config": man["config_key"],
+                                                              "code": lineage.digest(man["code"])}))
+
+
+def retest(world: World, base, runs: pd.DataFrame, n: int, store: RunStore | None = None, log=print) -> pd.DataFrame:
+    """The sweep's first `n` runs trained again: run i's pool and mixture, drawn as its proxy run drew them
+    (experiments/proxy.py `_prepare`), then a fresh training-set draw from that pool and a fresh seed, in
+    blocks of sweep.batch stacked proxies. One row per run id, paired with `runs` (the sweep's records) by
+    run_id: the test-retest of the outcome at the design's own points, where the noise floor's pairs are a few
+    points of their own. A run whose redrawn mixture is not the sweep's raises (the pairing would be wrong)."""
+    from causalmix.experiments.proxy import finetune_and_score_many
+    cfg = world.cfg
+    ids = sorted(int(i) for i in runs.run_id)[:int(n)]
+    if len(ids) < int(n):
+        raise ConfigError(f"power.retest={n}: the sweep holds only {len(ids)} runs to retrain")
+    rows, todo = {}, []
+    if store is not None:
+        lineage.write_manifest(store.dir / "manifest.json", retest_manifest(cfg))
+    for i in ids:
+        if store is not None and store.done(i):
+            rows[i] = store.read(i).iloc[0].to_dict()
+        else:
+            todo.append(i)
+    if todo:
+        log(f"retest: {len(todo)} of {len(ids)} sweep runs to train again, {len(ids) - len(todo)} reused")
+    by_id = runs.set_index("run_id")
+    batch = int(cfg.sweep.batch)
+    for b in range(0, len(todo), batch):
+        part, texts, seeds, heads = todo[b:b + batch], [], [], []
+        for i in part:
+            rng = rng_for(cfg, 1, cfg.sweep.seed_offset + i)        # as proxy._prepare draws run i
+            state = pools.draw_state(world.domains, cfg.data.state, rng)
+            pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, rng,
+                               width=cfg.data.state.difficulty_width)
+            mixture = draw_mixture(cfg, world.domains, pools.composition(state), rng)
+            sweep_w = [float(by_id.loc[i, f"w_{d}"]) for d in world.domains]
+            if not np.allclose([mixture[d] for d in world.domains], sweep_w, rtol=0, atol=1e-12):
+                raise ConfigError(f"retest: run {i}'s mixture redrawn differs from the sweep's record: the runs "
+                                  "table is not this config's sweep")
+            srng = rng_for(cfg, 9, i)                                # the fresh training draw and seed
+            texts.append(pools.draw_training_set(pool, mixture, cfg.proxy.samples, srng))
+            seeds.append(int(srng.integers(2**31)))
+            heads.append({"run_id": i, **{f"w_{d}": w for d, w in mixture.items()}})
+        for h, sc in zip(heads, finetune_and_score_many(world, base, texts, seeds, cfg.proxy)):
+            if store is not None:
+                store.write(h["run_id"], {**h, **sc})
+                rows[h["run_id"]] = store.read(h["run_id"]).iloc[0].to_dict()
+            else:
+                rows[h["run_id"]] = {**h, **sc}
+    return pd.DataFrame([rows[i] for i in ids])
+
+
+def retest_summary(runs: pd.DataFrame, again: pd.DataFrame, outcomes=("avg_dev", "avg_margin")) -> pd.DataFrame:
+    """Per outcome, over the retrained runs: the seed SD (SD of the paired differences / sqrt 2, chi-square
+    95% CI), how well the two trainings agree (Pearson, Spearman), the sweep's total SD, and the ceiling
+    sqrt(1 - seed SD^2 / total SD^2) that this noise puts on any predictor's correlation with held-out runs."""
+    both = runs.set_index("run_id").loc[again.run_id]
+    rows = []
+    for y in outcomes:
+        a, b = both[y].to_numpy(float), again[y].to_numpy(float)
+        n = len(a)
+        sd = float(np.std(b - a, ddof=1) / np.sqrt(2))
+        lo, hi = (sd * np.sqrt((n - 1) / stats.chi2.ppf(q, n - 1)) for q in (0.975, 0.025))
+        total = float(runs[y].std(ddof=1))
+        rows.append({"outcome": y, "runs": n, "seed SD": sd, "seed SD lo": lo, "seed SD hi": hi,
+                     "Pearson": float(stats.pearsonr(a, b)[0]), "Spearman": float(stats.spearmanr(a, b)[0]),
+                     "total SD": total, "ceiling rho": float(np.sqrt(max(0.0, 1 - sd ** 2 / total ** 2)))})
     return pd.DataFrame(rows)
 
 
