@@ -96,6 +96,9 @@ def test_retest_summary_recovers_a_known_seed_noise():
     again = pd.DataFrame({"run_id": range(400), "avg_dev": truth + rng.normal(0, 1.0, 400)})
     r = power.retest_summary(runs, again, outcomes=("avg_dev",)).iloc[0]
     assert r["seed SD lo"] < 1.0 < r["seed SD hi"] and abs(r["seed SD"] - 1.0) < 0.1
+    assert abs(r.Pearson - 0.9) < 0.03          # var(truth) / (var(truth) + var(noise)) = 9 / 10
+    flat = power.retest_summary(runs.assign(avg_dev=40.0), again, outcomes=("avg_dev",)).iloc[0]
+    assert np.isnan(flat.Spearman) and np.isnan(flat.Pearson)   # a constant outcome has no rank to agree on
     assert abs(r["ceiling rho"] - np.sqrt(1 - 1 / 10)) < 0.03       # total variance 9 + 1
 
 

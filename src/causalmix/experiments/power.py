@@ -140,9 +140,14 @@ def retest_summary(runs: pd.DataFrame, again: pd.DataFrame, outcomes=("avg_dev",
         lo, hi = (sd * np.sqrt((n - 1) / stats.chi2.ppf(q, n - 1)) for q in (0.975, 0.025))
         total = float(runs[y].std(ddof=1))
         rows.append({"outcome": y, "runs": n, "seed SD": sd, "seed SD lo": lo, "seed SD hi": hi,
-                     "Pearson": float(stats.pearsonr(a, b)[0]), "Spearman": float(stats.spearmanr(a, b)[0]),
-                     "total SD": total, "ceiling rho": float(np.sqrt(max(0.0, 1 - sd ** 2 / total ** 2)))})
+                     "Pearson": _corr(stats.pearsonr, a, b), "Spearman": _corr(stats.spearmanr, a, b),
+                     "total SD": total, "ceiling rho": float(np.sqrt(max(0.0, 1 - sd ** 2 / total ** 2))) if total > 0 else float("nan")})
     return pd.DataFrame(rows)
+
+
+def _corr(f, a, b) -> float:
+    """f(a, b)'s coefficient; NaN, without scipy's warning, where either side is constant (a tiny test model)."""
+    return float(f(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
 
 
 def benchmark_sd(runs: pd.DataFrame, domains: list[str], items: dict[str, int]) -> float:
