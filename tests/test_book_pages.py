@@ -78,6 +78,11 @@ def test_glance_sentences_follow_the_intervals():
     flat = glance.render(RESULTS | {"heldout_spearman_curve": curve | {"per_doubling": 0.0, "runs_for_goal": None}}, PAPER)
     assert "+0.00 over the last doubling." in flat and "would take" not in flat
     assert "more proxy runs" not in md                                  # no curve in the results: no sentence
+    rt = {"avg_dev": {"runs": 48, "seed_sd": 1.0, "spearman": 0.885, "ceiling": 0.946}}
+    assert ("The sweep's first 48 runs, trained again on a fresh draw of their data (chapter 2), agree with their first "
+            "training at Spearman 0.89 on AvgDev; the seed noise caps any model's held-out correlation at 0.95.") \
+        in glance.render(RESULTS | {"retest": rt}, PAPER)
+    assert "trained again" not in md and "trained again" not in glance.render(RESULTS | {"retest": None}, PAPER)
     hab = {"CausalMix (DML):habit - randomised": [-0.13, -0.26, -0.01],
            "Forest on (T, X), no DML:habit - randomised": [-0.36, -0.56, -0.17]}
     assert ("CausalMix's ranking of randomised runs changes by -0.13 [-0.26, -0.01] (Spearman), a forest without "

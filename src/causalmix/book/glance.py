@@ -141,6 +141,12 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
         if need is not None and math.isfinite(_num(need)):
             line += f"; at that rate 0.85 would take about {_num(need):,.0f} runs"
         out.append(line + ".")
+    rt = (results.get("retest") or {}).get("avg_dev") or {}
+    s, ceil = _num(rt.get("spearman")), _num(rt.get("ceiling"))
+    if math.isfinite(s) and math.isfinite(ceil):
+        out.append(f"- How well could the runs be ranked at all? The sweep's first {rt.get('runs', '?')} runs, trained "
+                   f"again on a fresh draw of their data (chapter 2), agree with their first training at Spearman "
+                   f"{s:.2f} on AvgDev; the seed noise caps any model's held-out correlation at {ceil:.2f}.")
     nc = (results.get("ablations") or {}).get("no_covariates")
     if nc and len(nc) >= 3:
         d, lo, hi = (_num(x) for x in nc[:3])
