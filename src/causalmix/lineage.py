@@ -151,6 +151,12 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def store_key(man: dict) -> str:
+    """A store's name: the digest of a manifest's config key and code fingerprint (not of the whole manifest,
+    whose `config` may hold values, like paths, that the key leaves out)."""
+    return digest({"config": man["config_key"], "code": digest(man["code"])})
+
+
 def manifest(config, kind: str) -> dict:
     return {"kind": kind, "config": config, "config_key": digest(config), "code": fingerprint(kind)}
 

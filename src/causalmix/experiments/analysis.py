@@ -82,8 +82,7 @@ def knob_store(cfg: DictConfig, levels: dict, seeds: int, size: int | None = Non
     """The knob sweep's fine-tunes, stored like proxy runs (outputs/<scale>/knobs/runs/<key>), keyed by the
     config that shapes a fine-tune, the levels and seeds, and the code (lineage kind `knobs`)."""
     man = knob_manifest(cfg, levels, seeds, size)
-    return RunStore(path(cfg, "out") / "knobs", config_hash({"config": man["config_key"],
-                                                             "code": lineage.digest(man["code"])}))
+    return RunStore(path(cfg, "out") / "knobs", lineage.store_key(man))
 
 
 def knob_sweep(world: World, base, levels: dict[str, tuple[float, float]], seeds: int,

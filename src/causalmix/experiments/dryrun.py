@@ -51,17 +51,25 @@ def _base(cfg: DictConfig, size: str) -> str:
     return f"base model {size}: pretrain ({lineage.why_not_reused(others, man)})"
 
 
-def _runs(cfg: DictConfig) -> list[str]:
-    store = store_for(cfg)
-    ids = range(cfg.sweep.n_runs)
+def _why(store, man: dict) -> str:
+    """Why nothing in `store` is reused: what made the other stores beside it (lineage.why_not_reused)."""
+    others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
+    return lineage.why_not_reused(others, man)
+
+
+def _reuse(what: str, store, ids, man: dict) -> list[str]:
+    """One line for a store of numbered runs: how many of `ids` it reuses and computes; why, when none."""
     done = sum(store.done(i) for i in ids)
-    line = f"proxy runs: reuse {done} of {len(ids)} from {_rel(store.dir)}, compute {len(ids) - done}"
+    line = f"{what}: reuse {done} of {len(ids)} from {_rel(store.dir)}, compute {len(ids) - done}"
     if done == len(ids):
         return [line]
     if done:
         return [line + " (not run yet)"]
-    others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
-    return [line, f"  why: {lineage.why_not_reused(others, sweep_manifest(cfg))}"]
+    return [line, f"  why: {_why(store, man)}"]
+
+
+def _runs(cfg: DictConfig) -> list[str]:
+    return _reuse("proxy runs", store_for(cfg), range(cfg.sweep.n_runs), sweep_manifest(cfg))
 
 
 def _targets(cfg: DictConfig) -> list[str]:
@@ -73,8 +81,7 @@ def _targets(cfg: DictConfig) -> list[str]:
             f"after the fit)")
     out = [line]
     if not have:
-        others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
-        out.append(f"  why none: {lineage.why_not_reused(others, target_manifest(cfg))}")
+        out.append(f"  why none: {_why(store, target_manifest(cfg))}")
     if "grid" in cfg.target.methods:
         from causalmix.experiments.grid import grid_manifest, grid_store, points
         g = grid_store(cfg)
@@ -84,30 +91,18 @@ def _targets(cfg: DictConfig) -> list[str]:
         out.append(f"grid proxy runs: {got} stored in {_rel(g.dir)} for {want} (state x point x seed); each is "
                    f"reused when stored")
         if not got:
-            others = [m for m in g.dir.parent.glob("*/manifest.json") if m.parent != g.dir]
-            out.append(f"  why none: {lineage.why_not_reused(others, grid_manifest(cfg))}")
+            out.append(f"  why none: {_why(g, grid_manifest(cfg))}")
     return out
 
 
-def _floor(cfg: DictConfig) -> list[str]:
-    """Chapter 2's noise-floor runs (power.pairs x power.seeds), in their own store."""
-    from causalmix.experiments.power import floor_manifest, floor_store
-    store = floor_store(cfg)
+def _noise(cfg: DictConfig) -> list[str]:
+    """Chapter 2's noise-floor runs (power.pairs x power.seeds) and retest runs (the sweep's first power.retest)."""
+    from causalmix.experiments import power
     ids = [p * 1000 + s for p in range(int(cfg.power.pairs)) for s in range(int(cfg.power.seeds))]
-    done = sum(store.done(i) for i in ids)
-    out = [f"noise-floor runs (chapter 2): reuse {done} of {len(ids)} from {_rel(store.dir)}, compute {len(ids) - done}"]
-    if not done:
-        others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
-        out.append(f"  why: {lineage.why_not_reused(others, floor_manifest(cfg))}")
+    out = _reuse("noise-floor runs (chapter 2)", power.floor_store(cfg), ids, power.floor_manifest(cfg))
     n = min(int(cfg.power.get("retest", 0) or 0), int(cfg.sweep.n_runs))
     if n:
-        from causalmix.experiments.power import retest_manifest, retest_store
-        store = retest_store(cfg)
-        done = sum(store.done(i) for i in range(n))
-        out.append(f"retest runs (chapter 2): reuse {done} of {n} from {_rel(store.dir)}, compute {n - done}")
-        if not done:
-            others = [m for m in store.dir.parent.glob("*/manifest.json") if m.parent != store.dir]
-            out.append(f"  why: {lineage.why_not_reused(others, retest_manifest(cfg))}")
+        out += _reuse("retest runs (chapter 2)", power.retest_store(cfg), range(n), power.retest_manifest(cfg))
     return out
 
 
@@ -134,8 +129,7 @@ def _long_cot(cfg: DictConfig) -> list[str]:
         have = len(list(st.dir.glob("run_*.csv"))) if st.dir.is_dir() else 0
         line = f"long CoT {what}: {have} stored in {_rel(st.dir)}" + (f" for {n}" if n else "")
         if not have:
-            others = [m for m in st.dir.parent.glob("*/manifest.json") if m.parent != st.dir]
-            line += f"; why none: {lineage.why_not_reused(others, lc._manifest(lcfg, what))}"
+            line += f"; why none: {_why(st, lc._manifest(lcfg, what))}"
         out.append(line)
     return out
 
@@ -152,7 +146,7 @@ def plan(cfg: DictConfig, what: str = "reproduce") -> list[str]:
     lines = [f"dry run ({what}, scale={cfg.scale.name}): nothing is computed or written", *_samples(cfg),
              _base(cfg, "proxy"), *_runs(cfg)]
     if what == "reproduce":
-        lines += [_base(cfg, "target"), *_targets(cfg), *_floor(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
+        lines += [_base(cfg, "target"), *_targets(cfg), *_noise(cfg), *_draws(cfg), *_habit(cfg), *_long_cot(cfg),
                   "notebooks: every notebook is executed again (fast where the stages above are reused), "
                   f"{int(OmegaConf.select(cfg, 'reproduce.jobs') or 1)} at a time (reproduce.jobs)"]
     return lines

@@ -38,9 +38,7 @@ def grid_manifest(cfg: DictConfig) -> dict:
 
 def grid_store(cfg: DictConfig) -> RunStore:
     """Keyed by grid_manifest: an edit to the grid or to how its trials run retires them."""
-    man = grid_manifest(cfg)
-    return RunStore(path(cfg, "out") / "grid", config_hash({"config": man["config_key"],
-                                                            "code": lineage.digest(man["code"])}))
+    return RunStore(path(cfg, "out") / "grid", lineage.store_key(grid_manifest(cfg)))
 
 
 def trials(world: World, base, state: str, pool: dict, log=print) -> pd.DataFrame:

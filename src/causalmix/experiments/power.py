@@ -20,7 +20,7 @@ from scipy import stats
 from causalmix import lineage
 from causalmix.data import pool as pools
 from causalmix.errors import ConfigError
-from causalmix.config import config_hash, path
+from causalmix.config import path
 from causalmix.experiments.proxy import draw_mixture, finetune_and_score
 from causalmix.experiments.store import RunStore
 from causalmix.experiments.sweep import sweep_spec
@@ -35,9 +35,7 @@ def floor_manifest(cfg) -> dict:
 
 def floor_store(cfg) -> RunStore:
     """Noise-floor runs, in their own folder, keyed by floor_manifest: an edit to noise_floor retires them."""
-    man = floor_manifest(cfg)
-    return RunStore(path(cfg, "out") / "power", config_hash({"config": man["config_key"],
-                                                             "code": lineage.digest(man["code"])}))
+    return RunStore(path(cfg, "out") / "power", lineage.store_key(floor_manifest(cfg)))
 
 
 def noise_floor(world: World, base, n_pairs: int, n_seeds: int, store: RunStore | None = None) -> pd.DataFrame:
@@ -74,9 +72,7 @@ def retest_manifest(cfg) -> dict:
 
 
 def retest_store(cfg) -> RunStore:
-    man = retest_manifest(cfg)
-    return RunStore(path(cfg, "out") / "retest", config_hash({"config": man["config_key"],
-                                                              "code": lineage.digest(man["code"])}))
+    return RunStore(path(cfg, "out") / "retest", lineage.store_key(retest_manifest(cfg)))
 
 
 def retest(world: World, base, runs: pd.DataFrame, n: int, store: RunStore | None = None, log=print) -> pd.DataFrame:

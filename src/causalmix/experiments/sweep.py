@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from causalmix import lineage
 from causalmix.experiments import proxy
-from causalmix.config import config_hash, path
+from causalmix.config import path
 from causalmix.errors import ConfigError
 from causalmix.experiments.store import RunStore, file_lock
 from causalmix.experiments.world import base_model, build_world, set_threads
@@ -37,8 +37,7 @@ def sweep_manifest(cfg: DictConfig) -> dict:
 
 def sweep_hash(cfg: DictConfig) -> str:
     """The store's key: the config that shapes a run and the code that computes one (see lineage)."""
-    man = sweep_manifest(cfg)
-    return config_hash({"config": man["config_key"], "code": lineage.digest(man["code"])})
+    return lineage.store_key(sweep_manifest(cfg))
 
 
 def store_for(cfg: DictConfig) -> RunStore:

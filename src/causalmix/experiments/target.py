@@ -169,9 +169,7 @@ def target_manifest(cfg: DictConfig) -> dict:
 
 def target_store(cfg: DictConfig) -> RunStore:
     """Keyed by the sweep (config and code), the target config and model, and the code of a target run."""
-    man = target_manifest(cfg)
-    return RunStore(path(cfg, "out") / "target", config_hash({"config": man["config_key"],
-                                                              "code": lineage.digest(man["code"])}))
+    return RunStore(path(cfg, "out") / "target", lineage.store_key(target_manifest(cfg)))
 
 
 def run_targets(world: World, mixtures: dict[str, dict], pool: dict, state: str = "drawn",
