@@ -80,6 +80,9 @@ CONFIG_CASES = [
     ("power.curve.sizes=[64,8]", "power.curve.sizes=[64, 8]: expected a list of run counts, each an integer >= 15 "
                                  "(5 held-out folds, each fit on >= 12 runs)"),
     ("power.curve.reps=0", "power.curve.reps=0: expected a positive integer"),
+    ("power.curve.extend=-5", "power.curve.extend=-5: expected a run count >= 0 (at most sweep.n_runs: none)"),
+    ("power.heldout.folds=1", "power.heldout.folds=1: expected an integer >= 2"),
+    ("power.heldout.repeats=0", "power.heldout.repeats=0: expected a positive integer"),
     # sizes <= 0, values out of range
     ("data.pool_size=0", "data.pool_size=0: expected a positive integer"),
     ("sweep.n_runs=-3", "sweep.n_runs=-3: expected a positive integer"),

@@ -77,6 +77,8 @@ def test_glance_sentences_follow_the_intervals():
             "take about 2,241 runs.") in glance.render(RESULTS | {"heldout_spearman_curve": curve}, PAPER)
     flat = glance.render(RESULTS | {"heldout_spearman_curve": curve | {"per_doubling": 0.0, "runs_for_goal": None}}, PAPER)
     assert "+0.00 over the last doubling." in flat and "would take" not in flat
+    ext = glance.render(RESULTS | {"heldout_spearman_curve": curve | {"runs": [32, 128, 256], "extended_to": 256}}, PAPER)
+    assert "On random subsets of the sweeps, and one sweep extended to 256 runs (chapter 2), it went from 0.52 with 32 runs to 0.69 with 256" in ext
     assert "more proxy runs" not in md                                  # no curve in the results: no sentence
     rt = {"avg_dev": {"runs": 48, "seed_sd": 1.0, "spearman": 0.885, "ceiling": 0.946}}
     assert ("The sweep's first 48 runs, trained again on a fresh draw of their data (chapter 2), agree with their first "

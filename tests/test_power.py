@@ -124,7 +124,7 @@ def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     from causalmix.experiments import validation
     from causalmix.experiments.sweep import store_for
     cfg = compose(TINY + two + [f"paths.out={tmp_path / 'out'}", "sweep.n_runs=14", "estimator.n_estimators=20",
-                                "power.base_seeds=[3]"])
+                                "power.base_seeds=[3]", "power.curve.extend=24"])
     draws = validation.other_draws(cfg, cfg.power.base_seeds, outcomes=("avg_dev",), log=lambda *a: None)
     assert list(draws.seed) == [0, 3] and list(draws.configured) == [True, False] and set(draws.runs) == {14}
     assert draws[["CausalMix", "RegMix"]].abs().le(1).all().all()
@@ -133,14 +133,44 @@ def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     assert a.dir != b.dir and len(list(b.dir.glob("run_*.csv"))) == 14       # each draw has its own stored sweep
     s = validation.draws_summary(draws).loc["avg_dev"]
     assert s["CausalMix lowest"] == draws.CausalMix.min() and s["CausalMix mean"] == pytest.approx(draws.CausalMix.mean())
-    # the curve reads the same stores (no new runs) and checks subsets of each draw, then the whole sweep once
+    # the curve checks subsets of each draw and each whole sweep with `reps` fold assignments; the configured
+    # draw's sweep is extended to power.curve.extend runs in its own store (the first 14 are the sweep's, kept)
+    first = {f.name: f.read_bytes() for f in a.dir.glob("run_*.csv")}
     n_files = len(list(b.dir.glob("run_*.csv")))
     curve = validation.runs_curve(cfg, cfg.power.base_seeds, sizes=[13, 40], reps=2, log=lambda *a: None)
-    assert len(list(b.dir.glob("run_*.csv"))) == n_files
-    assert curve[["seed", "runs", "rep"]].values.tolist() == [[0, 13, 0], [0, 13, 1], [0, 14, 0],
-                                                            [3, 13, 0], [3, 13, 1], [3, 14, 0]]   # 40 > 14: skipped
-    full = curve[curve.runs == 14].set_index("seed")
-    assert full.CausalMix.tolist() == pytest.approx(draws.set_index("seed").CausalMix.loc[[0, 3]].tolist())
+    assert len(list(b.dir.glob("run_*.csv"))) == n_files and len(list(a.dir.glob("run_*.csv"))) == 24
+    assert all(a.dir.joinpath(n).read_bytes() == v for n, v in first.items())
+    assert curve[["seed", "runs", "rep"]].values.tolist() == [[0, 13, 0], [0, 13, 1], [0, 14, 0], [0, 14, 1],
+                                                            [0, 24, 0], [0, 24, 1],
+                                                            [3, 13, 0], [3, 13, 1], [3, 14, 0], [3, 14, 1]]  # 40: skipped
+    full = curve[(curve.runs == 14) & (curve.seed == 3)]     # the same two fold assignments as the draw's check
+    assert full.CausalMix.mean() == pytest.approx(draws.set_index("seed").CausalMix.loc[3])
+    assert validation.other_draws(cfg, [], outcomes=("avg_dev",), log=lambda *a: None).runs.tolist() == [14]
+    table, trend = validation.curve_summary(curve)
+    assert table.draws.to_dict() == {13: 2, 14: 2, 24: 1} and trend["seeds"] == [0] and trend["from_runs"] == 13
+
+
+def test_heldout_check_repeats_fold_assignments_and_averages_them():
+    from causalmix.experiments import validation
+    from causalmix.config import compose
+    rng = np.random.default_rng(0)
+    doms = ["a", "b"]
+    w = rng.dirichlet([1, 1], 40)
+    runs = pd.DataFrame({"run_id": range(40), "w_a": w[:, 0], "w_b": w[:, 1], "pool_nl": rng.normal(size=40),
+                         "pool_ws": rng.normal(size=40), "pool_hes": rng.normal(size=40)})
+    runs["avg_dev"] = 30 + 10 * w[:, 0] + 2 * runs.pool_nl + rng.normal(size=40)
+    cfg = compose(["scale=smoke", "estimator.training_set=[]", "estimator.n_estimators=20",
+                   "estimator.covariates=[pool_nl,pool_ws,pool_hes]"])
+    cfg.estimator.reference = "b"    # two made-up domains (compose checks the reference against data.domains)
+    ho1, one = validation.heldout_check(cfg, runs, doms, folds=5)
+    ho3, three = validation.heldout_check(cfg, runs, doms, folds=5, repeats=3)
+    assert one.spearman_sd.isna().all() and (one.repeats == 1).all() and (three.repeats == 3).all()
+    per = validation.repeat_scores(ho3)
+    assert sorted(per.repeat.unique()) == [0, 1, 2] and ho3.groupby(["model", "repeat"]).run_id.nunique().eq(40).all()
+    first = per[per.repeat == 0].set_index("model").spearman        # the first assignment is the single check's
+    assert first.to_dict() == pytest.approx(one.set_index("model").spearman.to_dict())
+    assert three.set_index("model").spearman.to_dict() == pytest.approx(per.groupby("model").spearman.mean().to_dict())
+    assert (three.spearman_sd > 0).all()                          # other assignments score differently
 
 
 def test_curve_summary_fits_the_trend_per_doubling():
@@ -155,3 +185,8 @@ def test_curve_summary_fits_the_trend_per_doubling():
     assert trend["from_runs"] == 64
     flat = curve.assign(CausalMix=0.6)
     assert validation.curve_summary(flat)[1]["runs_for_goal"] is None      # a trend that does not rise reaches nothing
+    # one draw extended to 256: the trend reads that draw alone (the others' level is another draw's)
+    ext = pd.concat([curve, pd.DataFrame([{"seed": 0, "runs": 256, "rep": 0, "CausalMix": 0.76, "RegMix": 0.5}])])
+    table, trend = validation.curve_summary(ext)
+    assert table.draws.tolist() == [2, 2, 2, 2, 1] and trend["seeds"] == [0] and trend["from_runs"] == 128
+    assert trend["per_doubling"] == pytest.approx(0.76 - 0.69)

@@ -159,6 +159,14 @@ def validate(cfg: DictConfig) -> None:
                           "expected a list of run counts, each an integer >= 15 (5 held-out folds, each fit on >= 12 runs)")
     if OmegaConf.select(cfg, "power.curve") is not None:
         _positive(cfg, "power.curve.reps")
+        ext = OmegaConf.select(cfg, "power.curve.extend", default=0)
+        if not isinstance(ext, int) or isinstance(ext, bool) or ext < 0:
+            raise ConfigError(f"power.curve.extend={ext!r}: expected a run count >= 0 (at most sweep.n_runs: none)")
+    if OmegaConf.select(cfg, "power.heldout") is not None:
+        _positive(cfg, "power.heldout.repeats")
+        folds = OmegaConf.select(cfg, "power.heldout.folds")
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+            raise ConfigError(f"power.heldout.folds={folds!r}: expected an integer >= 2")
     for key in ("pretrain.lr", "proxy.lr", "proxy.epochs", "target.lr", "target.epochs",
                 "sweep.mixture.alpha"):
         _positive(cfg, key, float)

@@ -204,16 +204,24 @@ def share_accuracy(runs: pd.DataFrame, domains: list[str]):
     return fig
 
 
-def runs_curve(curve: pd.DataFrame, goal: float | None = 0.85, ceiling: float | None = None):
+def runs_curve(curve: pd.DataFrame, goal: float | None = 0.85, ceiling: float | None = None, extended=None):
     """Held-out Spearman against the number of proxy runs: each check a dot (per model), the mean a line; the
-    goal and the noise ceiling as dashed lines."""
+    goal and the noise ceiling as dashed lines. `extended`: (seed, runs from) of a draw whose sweep reaches
+    further than the others; its own means are drawn dotted from that size on (the solid line mixes draws)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     rng = np.random.default_rng(0)
     for k, (m, color) in enumerate(zip(("CausalMix", "RegMix"), sns.color_palette()[:2])):
         jitter = 2.0 ** ((k - 0.5) * 0.1 + rng.uniform(-0.03, 0.03, len(curve)))
         ax.scatter(curve.runs * jitter, curve[m], s=12, alpha=0.45, color=color, lw=0)
-        mean = curve.groupby("runs")[m].mean()
-        ax.plot(mean.index, mean.to_numpy(), "o-", color=color, label=f"{m} (mean)")
+        if extended is None:
+            mean = curve.groupby("runs")[m].mean()
+            ax.plot(mean.index, mean.to_numpy(), "o-", color=color, label=f"{m} (mean)")
+            continue
+        seed, start = extended
+        mean = curve[curve.runs <= start].groupby("runs")[m].mean()
+        ax.plot(mean.index, mean.to_numpy(), "o-", color=color, label=f"{m} (mean over draws)")
+        own = curve[(curve.seed == seed) & (curve.runs >= start)].groupby("runs")[m].mean()
+        ax.plot(own.index, own.to_numpy(), "o:", color=color, label=f"{m} (seed {seed}, extended)")
     for y, label in ((goal, "goal"), (ceiling, "noise ceiling")):
         if y is not None and np.isfinite(y):
             ax.axhline(y, ls="--", lw=1, color="0.3")

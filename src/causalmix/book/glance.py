@@ -134,7 +134,10 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
     runs, cm = cv.get("runs") or [], cv.get("causalmix") or []
     if len(runs) >= 2 and len(cm) == len(runs):
         per, need = _num(cv.get("per_doubling")), cv.get("runs_for_goal")
-        line = (f"- Would more proxy runs sharpen the ranking? On random subsets of the sweeps (chapter 2) it went from "
+        ext = cv.get("extended_to")
+        where = (f"On random subsets of the sweeps, and one sweep extended to {ext} runs (chapter 2)," if ext else
+                 "On random subsets of the sweeps (chapter 2)")
+        line = (f"- Would more proxy runs sharpen the ranking? {where} it went from "
                 f"{_num(cm[0]):.2f} with {runs[0]} runs to {_num(cm[-1]):.2f} with {runs[-1]}")
         if math.isfinite(per):
             line += f", {per:+.2f} over the last doubling"

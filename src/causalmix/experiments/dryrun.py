@@ -107,8 +107,12 @@ def _noise(cfg: DictConfig) -> list[str]:
 
 
 def _draws(cfg: DictConfig) -> list[str]:
-    """Chapter 2's other draws of the instrument (power.base_seeds): a base and a sweep each."""
-    out = []
+    """Chapter 2's other draws of the instrument (power.base_seeds): a base and a sweep each; and the configured
+    draw's sweep extended for the runs curve (power.curve.extend), in the sweep's own store."""
+    from causalmix.experiments.validation import extended
+    ext = extended(cfg)
+    out = [] if ext is cfg else _reuse("proxy runs, extended for chapter 2's runs curve (power.curve.extend)",
+                                       store_for(ext), range(ext.sweep.n_runs), sweep_manifest(ext))
     for x in cfg.power.base_seeds:
         c = OmegaConf.merge(cfg, {"seed": int(x)})
         out += [f"seed {x} (power.base_seeds): " + _base(c, "proxy"),
