@@ -134,14 +134,23 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
     runs, cm = cv.get("runs") or [], cv.get("causalmix") or []
     if len(runs) >= 2 and len(cm) == len(runs):
         per, need = _num(cv.get("per_doubling")), cv.get("runs_for_goal")
-        ext = cv.get("extended_to")
-        where = (f"On random subsets of the sweeps, and one sweep extended to {ext} runs (chapter 2)," if ext else
-                 "On random subsets of the sweeps (chapter 2)")
-        line = (f"- Would more proxy runs sharpen the ranking? {where} it went from "
-                f"{_num(cm[0]):.2f} with {runs[0]} runs to {_num(cm[-1]):.2f} with {runs[-1]}")
+        ext, tm = cv.get("extended_to"), cv.get("trend_means") or {}
+        pts = sorted((int(n), _num(v)) for n, v in tm.items())
+        line = "- Would more proxy runs sharpen the ranking? On random subsets of the sweeps (chapter 2) it went from "
+        if ext and len(pts) >= 2:     # the draws' curve up to the sweep's size, then the extended sweep's own
+            i = max(k for k, n in enumerate(runs) if n <= pts[0][0])
+            line += (f"{_num(cm[0]):.2f} with {runs[0]} runs to {_num(cm[i]):.2f} with {runs[i]}; one sweep extended to "
+                     f"{ext} runs went from {pts[0][1]:.2f} with {pts[0][0]} to {pts[-1][1]:.2f} with {pts[-1][0]}")
+        else:
+            line += f"{_num(cm[0]):.2f} with {runs[0]} runs to {_num(cm[-1]):.2f} with {runs[-1]}"
         if math.isfinite(per):
-            line += f", {per:+.2f} over the last doubling"
-        if need is not None and math.isfinite(_num(need)):
+            line += f", {per:+.2f}" if abs(per) >= 0.01 or per == 0 else f", {per:+.3f}"
+            line += " over the last doubling"
+        if math.isfinite(per) and per <= 0.01:      # chapter 2's reading: a trend under +0.01 does not rise
+            line += "; that barely rises, so more runs alone would not reach 0.85"
+        elif need is not None and _num(need) > 100 * runs[-1]:
+            line += "; at that rate 0.85 is more than 100 times the runs away"
+        elif need is not None and math.isfinite(_num(need)):
             line += f"; at that rate 0.85 would take about {_num(need):,.0f} runs"
         out.append(line + ".")
     rt = (results.get("retest") or {}).get("avg_dev") or {}

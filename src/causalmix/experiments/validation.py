@@ -127,13 +127,15 @@ def curve_summary(curve: pd.DataFrame, goal: float = 0.85) -> tuple[pd.DataFrame
     """Mean and SD of each model's Spearman per number of runs (over draws, subsets and fold assignments), how
     many draws reach that size, and a log-linear trend of CausalMix's means over the last doubling, rho = a + b
     log2(runs): its slope per doubling and the number of runs at which it would reach `goal` if it held (an
-    extrapolation; None when the trend does not rise). The trend reads only the draws that reach the largest
+    extrapolation; None when the trend does not rise), and those draws' means it was fitted on ({runs: rho}).
+    The trend reads only the draws that reach the largest
     size (an extended draw's own curve, not other draws' level), and only the last doubling: the curve
     flattens as runs grow, so a fit that includes the steep start would promise too much."""
     g = curve.groupby("runs")
     table = pd.DataFrame({"draws": g.seed.nunique(), "checks": g.size(), "CausalMix mean": g.CausalMix.mean(),
                           "CausalMix SD": g.CausalMix.std(), "RegMix mean": g.RegMix.mean(), "RegMix SD": g.RegMix.std()})
-    trend = {"per_doubling": float("nan"), "runs_for_goal": None, "goal": goal, "from_runs": None, "seeds": []}
+    trend = {"per_doubling": float("nan"), "runs_for_goal": None, "goal": goal, "from_runs": None, "seeds": [],
+             "means": {}}
     if len(table) >= 2:
         top_n = int(table.index.max())
         seeds = sorted(int(x) for x in curve[curve.runs == top_n].seed.unique())
@@ -141,7 +143,8 @@ def curve_summary(curve: pd.DataFrame, goal: float = 0.85) -> tuple[pd.DataFrame
         top = mine[mine.index >= top_n / 2]
         top = top if len(top) >= 2 else mine
         b, a = np.polyfit(np.log2(top.index.to_numpy(float)), top.to_numpy(), 1)
-        trend.update(per_doubling=float(b), from_runs=int(top.index.min()), seeds=seeds)
+        trend.update(per_doubling=float(b), from_runs=int(top.index.min()), seeds=seeds,
+                     means={int(n): float(v) for n, v in top.items()})
         if b > 1e-6:
             trend["runs_for_goal"] = float(2 ** ((goal - a) / b))
     return table, trend
