@@ -25,13 +25,13 @@ def learning(runs: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def heldout(cfg, runs: pd.DataFrame, domains: list[str], folds: int) -> tuple[pd.DataFrame | None, str]:
-    """validation.heldout_check, or None and why when a fold's outcome does not vary (a smoke-scale proxy
-    may answer nothing right at all)."""
+def heldout(cfg, runs: pd.DataFrame, domains: list[str], folds: int, repeats: int = 1) -> tuple[pd.DataFrame | None, str]:
+    """validation.heldout_check (`repeats` fold assignments, averaged), or None and why when a fold's outcome does
+    not vary (a smoke-scale proxy may answer nothing right at all)."""
     from causalmix.errors import ConfigError
     from causalmix.experiments.validation import heldout_check
     try:
-        return heldout_check(cfg, runs, domains, folds=folds)[1], ""
+        return heldout_check(cfg, runs, domains, folds=folds, repeats=repeats)[1], ""
     except ConfigError as e:
         return None, f"no held-out check: {e}"
 
