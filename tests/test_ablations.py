@@ -1,4 +1,6 @@
 """Ablations: variants state deltas, bad ones are one clear line, and the table pairs them with CausalMix-S."""
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,9 @@ def test_every_configured_variant_is_valid_and_states_only_a_delta():
 @pytest.mark.parametrize("overrides, message", [
     (["ablations.run=[nope]"], r"ablations.run has \['nope'\]: expected names from ablations.variants"),
     (["+ablations.variants.bad={model: {n_layer: 9}}", "ablations.run=[bad]"],
-     r"ablations.variants.bad has \['model'\]: expected only \['dml', 'estimator', 'policy', 'runs'\]"),
+     r"ablations.variants.bad has \['model'\]: expected only \['dml', 'estimator', 'policy', 'runs', 'seeds'\]"),
+    (["+ablations.variants.bad={seeds: 1}", "ablations.run=[bad]"],
+     r"ablations.variants.bad.seeds=1: expected an integer >= 2 \(paired target seeds\)"),
     (["+ablations.variants.bad={dml: maybe}", "ablations.run=[bad]"], r"ablations.variants.bad.dml='maybe'"),
     (["+ablations.variants.bad={policy: {radius: 2.0}}", "ablations.run=[bad]"], r"radius"),
     (["target.methods=[equal,causalmix_a]"], r"ablations compare with causalmix_s, which target.methods"),
@@ -94,6 +98,23 @@ def test_count_curve_reads_the_runs_variants_and_the_oracle_regret():
     assert curve.iloc[1]["regret"] == pytest.approx(5.0)
     line = ab.curve_sentences(curve)[0]
     assert "64 runs: -1.10" in line and "regret 6.10" in line
+    # CausalMix-S's extra seeds (a variant's own `seeds`) have no oracle runs: the regret reads target.seeds only
+    extra = pd.concat([res, pd.DataFrame([{"state": "drawn", "seed": 3, "method": "causalmix_s", "avg_dev": 99.0}])])
+    again = ab.count_curve(cfg, ab.table(extra), extra, oracle)
+    assert again["regret"].tolist() == pytest.approx(curve["regret"].tolist())
+
+
+@dataclass
+class _World:          # ablations.run reads world.cfg and hands the world on (replaced where seeds differ)
+    cfg: object
+
+
+def _fake_runs(asked):
+    def fake_run_targets(world, mixtures, pool, name, log=print):
+        asked.append((set(mixtures), int(world.cfg.target.seeds)))
+        return pd.DataFrame([{"state": name, "seed": s, "method": m, "avg_dev": 40.0 + s + (m != "causalmix_s")}
+                             for m in mixtures for s in range(world.cfg.target.seeds)])
+    return fake_run_targets
 
 
 def test_a_variant_with_causalmix_s_mixture_uses_its_runs_instead_of_training_them_again(monkeypatch):
@@ -101,13 +122,28 @@ def test_a_variant_with_causalmix_s_mixture_uses_its_runs_instead_of_training_th
     base = {"a": 0.5, "b": 0.5}
     state = SimpleNamespace(name="drawn", mixtures={"causalmix_s": base}, pool={})
     asked = []
-
-    def fake_run_targets(world, mixtures, pool, name, log=print):
-        asked.append(set(mixtures))
-        return pd.DataFrame([{"state": name, "seed": s, "method": m, "avg_dev": 40.0 + s + (m != "causalmix_s")}
-                             for m in mixtures for s in range(2)])
-    monkeypatch.setattr(ab.tg, "run_targets", fake_run_targets)
-    res = ab.run(None, [state], {"drawn": {"ablation:same": dict(base), "ablation:other": {"a": 0.6, "b": 0.4}}})
-    assert asked == [{"causalmix_s", "ablation:other"}]
+    monkeypatch.setattr(ab.tg, "run_targets", _fake_runs(asked))
+    cfg = compose(["target.seeds=2", "+ablations.variants.same={policy: {radius: 0.2}}",
+                   "+ablations.variants.other={policy: {radius: 0.1}}"])
+    res = ab.run(_World(cfg), [state], {"drawn": {"ablation:same": dict(base), "ablation:other": {"a": 0.6, "b": 0.4}}})
+    assert asked == [({"causalmix_s", "ablation:other"}, 2)]
     same = res[res.method == "ablation:same"].avg_dev.tolist()
     assert same == res[res.method == "causalmix_s"].avg_dev.tolist() == [40.0, 41.0]
+
+
+def test_a_variant_with_its_own_seeds_pairs_with_causalmix_s_over_them(monkeypatch):
+    from types import SimpleNamespace
+    state = SimpleNamespace(name="drawn", mixtures={"causalmix_s": {"a": 0.5, "b": 0.5}}, pool={})
+    asked = []
+    monkeypatch.setattr(ab.tg, "run_targets", _fake_runs(asked))
+    cfg = compose(["target.seeds=2", "ablations.variants.no_covariates.seeds=5", "ablations.run=[no_covariates,no_dml]"])
+    assert ab.seeds_of(cfg, "ablation:no_covariates") == 5 and ab.seeds_of(cfg, "ablation:no_dml") == 2
+    res = ab.run(_World(cfg), [state], {"drawn": {"ablation:no_covariates": {"a": 0.7, "b": 0.3},
+                                                  "ablation:no_dml": {"a": 0.6, "b": 0.4}}})
+    # the shared seeds are asked once more for CausalMix-S (the store reuses them); each row appears once
+    assert asked == [({"causalmix_s", "ablation:no_dml"}, 2), ({"causalmix_s", "ablation:no_covariates"}, 5)]
+    assert not res.duplicated(["state", "method", "seed"]).any()
+    assert res.groupby("method").seed.nunique().to_dict() == {"causalmix_s": 5, "ablation:no_covariates": 5,
+                                                              "ablation:no_dml": 2}
+    pooled = ab.table(res).set_index("method")
+    assert pooled.loc["no_covariates", "pairs"].max() == 5 and pooled.loc["no_dml", "pairs"].max() == 2

@@ -9,7 +9,10 @@ Each variant in `ablations.variants` states only its delta from the configured C
 - `dml: false` drops orthogonalisation: a random forest of the outcome on the raw shares and covariates,
   and the same trust-region search over its predicted gain (no standard errors, so no conservatism);
 - `runs: 0.25` fits on the sweep's first quarter of runs (by run id): with several fractions, the quality
-  of the chosen mixture against the number of proxy runs (`count_curve`).
+  of the chosen mixture against the number of proxy runs (`count_curve`);
+- `seeds: 6` pairs that variant with CausalMix-S over more target seeds than chapter 4's `target.seeds` (the
+  first of them are chapter 4's runs, reused; CausalMix-S is run on the others too): more pairs, a narrower CI,
+  where one comparison matters more than the rest (no_covariates: does knowing the pool's state pay?).
 
 `ablations.run` lists the variants to run. Every variant proposes one mixture per state in `target.states`;
 its target runs pair with CausalMix-S's by (state, seed), and the table is the paired difference to it,
@@ -28,7 +31,7 @@ from causalmix.experiments import mainresults as mr
 from causalmix.experiments import target as tg
 
 BASE = "causalmix_s"
-KEYS = {"estimator", "policy", "dml", "runs"}
+KEYS = {"estimator", "policy", "dml", "runs", "seeds"}
 MIN_RUNS = 10          # the estimator's minimum (causal/estimator.py validate_runs)
 PREFIX = "ablation:"
 
@@ -47,6 +50,8 @@ def check(cfg: DictConfig) -> list[str]:
         bad = sorted(set(spec) - KEYS)
         if bad:
             raise ConfigError(f"ablations.variants.{n} has {bad}: expected only {sorted(KEYS)}")
+        if "seeds" in spec and (not isinstance(spec.seeds, int) or isinstance(spec.seeds, bool) or spec.seeds < 2):
+            raise ConfigError(f"ablations.variants.{n}.seeds={spec.seeds!r}: expected an integer >= 2 (paired target seeds)")
         if "dml" in spec and not isinstance(spec.dml, bool):
             raise ConfigError(f"ablations.variants.{n}.dml={spec.dml!r}: expected true or false")
         if "runs" in spec:
@@ -126,11 +131,26 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dic
     return out
 
 
+def seeds_of(cfg: DictConfig, method: str) -> int:
+    """Paired target seeds for a variant's method name: its `seeds`, else target.seeds."""
+    spec = cfg.ablations.variants.get(label(method), {}) if method.startswith(PREFIX) else {}
+    return int(spec.get("seeds", cfg.target.seeds))
+
+
 def run(world, states: list, proposals: dict[str, dict[str, dict]], log=print) -> pd.DataFrame:
     """Each state's variants beside CausalMix-S's own mixture, on the same paired seeds (mixtures that are
-    the same share their runs: mainresults.run_shared)."""
-    return pd.concat([mr.run_shared(world, {BASE: s.mixtures[BASE], **proposals[s.name]}, s.pool, s.name, log=log)
-                      for s in states if s.name in proposals], ignore_index=True)
+    the same share their runs: mainresults.run_shared). A variant with its own `seeds` runs with CausalMix-S
+    over that many seeds (target.seeds is not in the target store's key, so the shared seeds are reused)."""
+    from dataclasses import replace
+    cfg, out = world.cfg, []
+    for s in [s for s in states if s.name in proposals]:
+        groups: dict[int, dict] = {}
+        for m, w in proposals[s.name].items():
+            groups.setdefault(seeds_of(cfg, m), {})[m] = w
+        for n in sorted(groups or {int(cfg.target.seeds): {}}):
+            w_n = world if n == int(cfg.target.seeds) else replace(world, cfg=OmegaConf.merge(cfg, {"target": {"seeds": n}}))
+            out.append(mr.run_shared(w_n, {BASE: s.mixtures[BASE], **groups.get(n, {})}, s.pool, s.name, log=log))
+    return pd.concat(out, ignore_index=True).drop_duplicates(["state", "method", "seed"], ignore_index=True)
 
 
 def moved(states: list, proposals: dict[str, dict[str, dict]]) -> pd.DataFrame:
@@ -222,6 +242,7 @@ def count_curve(cfg: DictConfig, tab: pd.DataFrame, res: pd.DataFrame, oracle: p
     out = pd.DataFrame(rows).sort_values("runs").reset_index(drop=True)
     state = cfg.target.oracle.state
     if oracle is not None and state in set(res.state):
+        res = res[res.seed < int(cfg.target.seeds)]     # the oracle's seeds (a variant's own `seeds` add more)
         both = pd.concat([oracle, res[(res.state == state) & res.method.isin(out.method)]], ignore_index=True)
         both = both.drop_duplicates(["method", "seed"])
         reg = mr.regret(both, list(out.method))
