@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -66,8 +67,12 @@ def test_glance_sentences_follow_the_intervals():
     assert "1.50 AvgDev points (10 pairs)" in md                        # the MDE line
     assert "CausalMix 0.61, RegMix 0.42; CausalMix ranks them better" in md
     with_ab = json.loads(json.dumps(RESULTS)) | {"ablations": {"no_covariates": [-1.2, -2.0, -0.4, 12]}}
-    assert ("without covariates (chapter 6): -1.20 [-2.00, -0.40] AvgDev for the model without; the model without "
-            "does worse: knowing the state paid") in glance.render(with_ab, PAPER)
+    assert ("without covariates (chapter 6): -1.20 [-2.00, -0.40] AvgDev for the model without over 12 (state, seed) "
+            "pairs, p = 0.007; the model without does worse: knowing the state paid") in glance.render(with_ab, PAPER)
+    from scipy import stats                     # the p-value is the paired t-test's behind that interval
+    x = np.array([-0.2, -1.9, -0.8, -1.5, -0.4, -2.3, -1.1, -0.6, -1.7, -0.9, -1.4, -1.3])
+    m, half = x.mean(), stats.t.ppf(0.975, 11) * x.std(ddof=1) / np.sqrt(12)
+    assert glance._paired_p(m, m - half, m + half, 12) == pytest.approx(stats.ttest_1samp(x, 0).pvalue)
     with_ab["ablations"]["no_covariates"] = [0.0, 0.0, 0.0, 12]
     assert "it proposes the same mixtures" in glance.render(with_ab, PAPER)
     with_ab["ablations"]["no_covariates"] = [0.5, -0.3, 1.3, 12]

@@ -75,6 +75,15 @@ def verdict(method: str, diff, baseline: str = "Equal") -> str:
     return f"**{method}** {judge(diff, baseline)}"
 
 
+def _paired_p(d: float, lo: float, hi: float, n: int) -> float:
+    """The two-sided p-value of a paired t-test, read back from its mean and 95% t interval over n pairs."""
+    if n < 2 or not all(map(math.isfinite, (d, lo, hi))) or hi <= lo:
+        return float("nan")
+    from scipy import stats
+    se = (hi - lo) / (2 * stats.t.ppf(0.975, n - 1))
+    return float(2 * stats.t.sf(abs(d) / se, n - 1))
+
+
 def render(results: dict | None, paper: dict | None = None, source: str = "outputs/<scale>/results.json",
            link: str | None = None) -> str:
     """The fragment's Markdown. `results` is results.json's content (None or {} when there is none)."""
@@ -171,8 +180,11 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
                 said = "the model without does better: knowing the state cost"
             else:
                 said = "the difference is within noise"
+            n = int(nc[3]) if len(nc) >= 4 and nc[3] is not None else 0
+            pv = _paired_p(d, lo, hi, n)
+            over = f" over {n} (state, seed) pairs" + (f", p = {pv:.3f}" if math.isfinite(pv) else "") if n else ""
             out.append(f"- Does knowing the pool's state pay? CausalMix-S against the same model without covariates "
-                       f"(chapter 6): {d:+.2f} [{lo:+.2f}, {hi:+.2f}] AvgDev for the model without; {said}.")
+                       f"(chapter 6): {d:+.2f} [{lo:+.2f}, {hi:+.2f}] AvgDev for the model without{over}; {said}.")
     hab = (results.get("analyses") or {}).get("habit_sweep") or {}
     dml, naive = hab.get("CausalMix (DML):habit - randomised"), hab.get("Forest on (T, X), no DML:habit - randomised")
     if dml and naive and len(dml) >= 3 and len(naive) >= 3:
