@@ -124,7 +124,7 @@ def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     from causalmix.experiments import validation
     from causalmix.experiments.sweep import store_for
     cfg = compose(TINY + two + [f"paths.out={tmp_path / 'out'}", "sweep.n_runs=14", "estimator.n_estimators=20",
-                                "power.base_seeds=[3]", "power.curve.extend=24"])
+                                "power.base_seeds=[3]", "power.curve.extend=16"])
     draws = validation.other_draws(cfg, cfg.power.base_seeds, outcomes=("avg_dev",), log=lambda *a: None)
     assert list(draws.seed) == [0, 3] and list(draws.configured) == [True, False] and set(draws.runs) == {14}
     assert draws[["CausalMix", "RegMix"]].abs().le(1).all().all()
@@ -138,16 +138,16 @@ def test_other_draws_run_their_own_sweeps_and_report_mean_and_lowest(tmp_path):
     first = {f.name: f.read_bytes() for f in a.dir.glob("run_*.csv")}
     n_files = len(list(b.dir.glob("run_*.csv")))
     curve = validation.runs_curve(cfg, cfg.power.base_seeds, sizes=[13, 40], reps=2, log=lambda *a: None)
-    assert len(list(b.dir.glob("run_*.csv"))) == n_files and len(list(a.dir.glob("run_*.csv"))) == 24
+    assert len(list(b.dir.glob("run_*.csv"))) == n_files and len(list(a.dir.glob("run_*.csv"))) == 16
     assert all(a.dir.joinpath(n).read_bytes() == v for n, v in first.items())
     assert curve[["seed", "runs", "rep"]].values.tolist() == [[0, 13, 0], [0, 13, 1], [0, 14, 0], [0, 14, 1],
-                                                            [0, 24, 0], [0, 24, 1],
+                                                            [0, 16, 0], [0, 16, 1],
                                                             [3, 13, 0], [3, 13, 1], [3, 14, 0], [3, 14, 1]]  # 40: skipped
     full = curve[(curve.runs == 14) & (curve.seed == 3)]     # the same two fold assignments as the draw's check
     assert full.CausalMix.mean() == pytest.approx(draws.set_index("seed").CausalMix.loc[3])
     assert validation.other_draws(cfg, [], outcomes=("avg_dev",), log=lambda *a: None).runs.tolist() == [14]
     table, trend = validation.curve_summary(curve)
-    assert table.draws.to_dict() == {13: 2, 14: 2, 24: 1} and trend["seeds"] == [0] and trend["from_runs"] == 13
+    assert table.draws.to_dict() == {13: 2, 14: 2, 16: 1} and trend["seeds"] == [0] and trend["from_runs"] == 13
 
 
 def test_heldout_check_repeats_fold_assignments_and_averages_them():
