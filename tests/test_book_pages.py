@@ -66,6 +66,8 @@ def test_glance_sentences_follow_the_intervals():
     assert "Against DMO, it is worse than DMO, by -0.90" in md
     assert "1.50 AvgDev points (10 pairs)" in md                        # the MDE line
     assert "CausalMix 0.61, RegMix 0.42; CausalMix ranks them better" in md
+    rep = glance.render(RESULTS | {"heldout_folds": 5, "heldout_repeats": 5}, PAPER)
+    assert "Ranking held-out proxy runs (5-fold, mean over 5 fold assignments, Spearman, AvgDev): CausalMix 0.61" in rep
     with_ab = json.loads(json.dumps(RESULTS)) | {"ablations": {"no_covariates": [-1.2, -2.0, -0.4, 12]}}
     assert ("without covariates (chapter 6): -1.20 [-2.00, -0.40] AvgDev for the model without over 12 (state, seed) "
             "pairs, p = 0.007; the model without does worse: knowing the state paid") in glance.render(with_ab, PAPER)

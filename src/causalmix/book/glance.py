@@ -136,9 +136,11 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
         c, r = _num(ho.get("causalmix")), _num(ho.get("regmix"))
         if math.isfinite(c) and math.isfinite(r):
             better = "CausalMix" if c > r else ("RegMix" if r > c else "neither")
-            out.append(f"- Ranking held-out proxy runs (Spearman, AvgDev): CausalMix {c:.2f}, RegMix {r:.2f}; "
+            k, reps = results.get("heldout_folds"), results.get("heldout_repeats")
+            how = f"{k}-fold, mean over {reps} fold assignments, " if k and reps and int(reps) > 1 else ""
+            out.append(f"- Ranking held-out proxy runs ({how}Spearman, AvgDev): CausalMix {c:.2f}, RegMix {r:.2f}; "
                        f"{better} ranks them better." if better != "neither" else
-                       f"- Ranking held-out proxy runs (Spearman, AvgDev): both {c:.2f}.")
+                       f"- Ranking held-out proxy runs ({how}Spearman, AvgDev): both {c:.2f}.")
     cv = results.get("heldout_spearman_curve") or {}
     runs, cm = cv.get("runs") or [], cv.get("causalmix") or []
     if len(runs) >= 2 and len(cm) == len(runs):
