@@ -36,12 +36,9 @@ def _sweep(a):
         return _dry_run(cfg, "sweep")
     df = run_sweep(cfg)
     store = store_for(cfg)
-    mix, met = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains))
-    held = len(list(store.dir.glob("run_*.csv")))
+    mix, met = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains), ids=df.run_id)
     print(f"{len(df)} runs; AvgDev mean {df.avg_dev.mean():.2f} (min {df.avg_dev.min():.2f}, "
-          f"max {df.avg_dev.max():.2f}); exported {mix} and {met}"
-          + (f" with every run the store holds ({held}: a larger sweep of this config, e.g. power.curve.extend, "
-             f"added {held - len(df)})" if held > len(df) else ""))
+          f"max {df.avg_dev.max():.2f}); exported {mix} and {met}")
 
 
 def _bench(a):

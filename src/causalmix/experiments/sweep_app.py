@@ -29,7 +29,8 @@ def sweep_job(cfg: DictConfig) -> dict:
     out = {"shard": int(cfg.sweep.shard), "n_shards": int(cfg.sweep.n_shards), "runs": df.run_id.tolist(),
            "store": str(store.dir), "missing": len(missing), "export": None}
     if not missing:
-        mix, _ = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains))
+        mix, _ = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains),
+                              ids=range(cfg.sweep.n_runs))
         out["export"] = str(mix.parent)
     print(f"shard {out['shard']} of {out['n_shards']}: {len(df)} runs in {store.dir}; "
           + (f"whole sweep in, exported to {out['export']}" if not missing
