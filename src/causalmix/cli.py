@@ -30,13 +30,12 @@ def _dry_run(cfg, what):
 
 def _sweep(a):
     from causalmix.config import compose
-    from causalmix.experiments.sweep import run_sweep, store_for
+    from causalmix.experiments.sweep import export, run_sweep
     cfg = compose(a.overrides)
     if a.dry_run:
         return _dry_run(cfg, "sweep")
     df = run_sweep(cfg)
-    store = store_for(cfg)
-    mix, met = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains), ids=df.run_id)
+    mix, met = export(cfg, df)
     print(f"{len(df)} runs; AvgDev mean {df.avg_dev.mean():.2f} (min {df.avg_dev.min():.2f}, "
           f"max {df.avg_dev.max():.2f}); exported {mix} and {met}")
 

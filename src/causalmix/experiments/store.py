@@ -249,13 +249,10 @@ class RunStore:
         return pd.concat([self._verified(f) for f in files], ignore_index=True).sort_values(
             "run_id", ignore_index=True)
 
-    def export(self, out_dir: Path, domains: list[str], ids=None) -> tuple[Path, Path]:
+    def export(self, out_dir: Path, domains: list[str]) -> tuple[Path, Path]:
         """mixtures.csv (index + one weight column per domain) and metrics.csv (index + metrics); plain CSVs
-        without checksums, each written atomically. `ids`: only these runs (a sweep's own, where the store also
-        holds a larger sweep of the same config); None: every run in the store."""
+        without checksums, each written atomically."""
         df = self.load()
-        if ids is not None:
-            df = df[df.run_id.isin(list(ids))]
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         mix = df[["run_id"] + [f"w_{d}" for d in domains]].rename(

@@ -21,7 +21,7 @@ from causalmix.errors import ConfigError
 
 def sweep_job(cfg: DictConfig) -> dict:
     """One Hydra job: this shard's runs into the store; the export once the store holds every run."""
-    from causalmix.experiments.sweep import run_sweep, store_for
+    from causalmix.experiments.sweep import export, run_sweep, store_for
     validate(cfg)
     df = run_sweep(cfg)
     store = store_for(cfg)
@@ -29,8 +29,8 @@ def sweep_job(cfg: DictConfig) -> dict:
     out = {"shard": int(cfg.sweep.shard), "n_shards": int(cfg.sweep.n_shards), "runs": df.run_id.tolist(),
            "store": str(store.dir), "missing": len(missing), "export": None}
     if not missing:
-        mix, _ = store.export(store.dir.parent.parent / "export" / store.hash, list(cfg.data.domains),
-                              ids=range(cfg.sweep.n_runs))
+        full = store.load()
+        mix, _ = export(cfg, full[full.run_id < cfg.sweep.n_runs].reset_index(drop=True))
         out["export"] = str(mix.parent)
     print(f"shard {out['shard']} of {out['n_shards']}: {len(df)} runs in {store.dir}; "
           + (f"whole sweep in, exported to {out['export']}" if not missing
