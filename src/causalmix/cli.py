@@ -35,7 +35,7 @@ def _sweep(a):
     if a.dry_run:
         return _dry_run(cfg, "sweep")
     df = run_sweep(cfg)
-    mix, met = export(cfg, df)
+    mix, met = export(cfg)
     print(f"{len(df)} runs; AvgDev mean {df.avg_dev.mean():.2f} (min {df.avg_dev.min():.2f}, "
           f"max {df.avg_dev.max():.2f}); exported {mix} and {met}")
 

@@ -44,14 +44,16 @@ def store_for(cfg: DictConfig) -> RunStore:
     return RunStore(path(cfg, "out"), sweep_hash(cfg))
 
 
-def export(cfg: DictConfig, runs: pd.DataFrame):
-    """The RegMix/Olmix CSVs (RunStore.export's format) of these runs, a sweep's own, beside its store: the store
-    may also hold a larger sweep of the same config (chapter 2's power.curve.extend), which RunStore.export
-    would write whole. (RunStore.export reads the runs through .load(), so it is handed these; store.py is
-    left as it is, since editing it would retire the stores whose code keys it enters.)"""
+def export(cfg: DictConfig):
+    """The RegMix/Olmix CSVs (RunStore.export's format) of the sweep's runs (ids below sweep.n_runs) that its store
+    holds, beside the store. The store may also hold a larger sweep of the same config (chapter 2's
+    power.curve.extend), which RunStore.export would write whole; it reads the runs through .load(), so it is
+    handed the sweep's (store.py stays as it is: it enters code keys, and an edit would retire stores)."""
     from types import SimpleNamespace
     store = store_for(cfg)
-    return RunStore.export(SimpleNamespace(load=lambda: runs), store.dir.parent.parent / "export" / store.hash,
+    df = store.load()
+    mine = df[df.run_id < int(cfg.sweep.n_runs)].reset_index(drop=True)
+    return RunStore.export(SimpleNamespace(load=lambda: mine), store.dir.parent.parent / "export" / store.hash,
                            list(cfg.data.domains))
 
 

@@ -29,8 +29,7 @@ def sweep_job(cfg: DictConfig) -> dict:
     out = {"shard": int(cfg.sweep.shard), "n_shards": int(cfg.sweep.n_shards), "runs": df.run_id.tolist(),
            "store": str(store.dir), "missing": len(missing), "export": None}
     if not missing:
-        full = store.load()
-        mix, _ = export(cfg, full[full.run_id < cfg.sweep.n_runs].reset_index(drop=True))
+        mix, _ = export(cfg)
         out["export"] = str(mix.parent)
     print(f"shard {out['shard']} of {out['n_shards']}: {len(df)} runs in {store.dir}; "
           + (f"whole sweep in, exported to {out['export']}" if not missing

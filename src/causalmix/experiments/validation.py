@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from scipy.stats import spearmanr
 
 from causalmix.causal.baselines import RegMix
@@ -52,7 +53,6 @@ def repeat_scores(ho: pd.DataFrame) -> pd.DataFrame:
 
 def heldout_plan(cfg) -> tuple[int, int]:
     """(folds, repeats) of the book's held-out checks (power.heldout; 5 folds once when unset)."""
-    from omegaconf import OmegaConf
     return (int(OmegaConf.select(cfg, "power.heldout.folds", default=5)),
             int(OmegaConf.select(cfg, "power.heldout.repeats", default=1)))
 
@@ -60,7 +60,6 @@ def heldout_plan(cfg) -> tuple[int, int]:
 def extended(cfg):
     """The configured draw's config for chapter 2's runs curve: sweep.n_runs raised to power.curve.extend when
     that is larger (the same store: a run does not depend on n_runs, so the sweep's runs are its first ones)."""
-    from omegaconf import OmegaConf
     n = int(OmegaConf.select(cfg, "power.curve.extend", default=0) or 0)
     return OmegaConf.merge(cfg, {"sweep": {"n_runs": n}}) if n > int(cfg.sweep.n_runs) else cfg
 
@@ -68,7 +67,6 @@ def extended(cfg):
 def _draws(cfg, seeds, log, extend=False):
     """(seed, config, runs, domains) for the configured seed, then each other seed in `seeds`: each draw's
     sweep, run or read back from its own store; with `extend`, the configured draw's extended sweep (extended)."""
-    from omegaconf import OmegaConf
     from causalmix.experiments.sweep import run_sweep
     for s in [int(cfg.seed), *[int(x) for x in seeds if int(x) != int(cfg.seed)]]:
         c = OmegaConf.merge(cfg, {"seed": s})
@@ -82,7 +80,6 @@ def other_draws(cfg, seeds, outcomes=("avg_dev", "avg_margin"), log=print) -> pd
     benchmark items, pools and mixtures, and runs (or reuses) its own sweep; per seed and outcome, the
     held-out Spearman of the causal model and of RegMix (heldout_check, power.heldout folds and repeats), beside
     the configured seed's. One draw says little about an instrument (issue: 0.46 against 0.68 from two draws)."""
-    from omegaconf import OmegaConf
     rows = []
     for s, c, runs, domains in _draws(cfg, seeds, log):
         for y in outcomes:
@@ -128,9 +125,9 @@ def curve_summary(curve: pd.DataFrame, goal: float = 0.85) -> tuple[pd.DataFrame
     many draws reach that size, and a log-linear trend of CausalMix's means over the last doubling, rho = a + b
     log2(runs): its slope per doubling and the number of runs at which it would reach `goal` if it held (an
     extrapolation; None when the trend does not rise), and those draws' means it was fitted on ({runs: rho}).
-    The trend reads only the draws that reach the largest
-    size (an extended draw's own curve, not other draws' level), and only the last doubling: the curve
-    flattens as runs grow, so a fit that includes the steep start would promise too much."""
+    The trend reads only the draws that reach the largest size (an extended draw's own curve, not other draws'
+    level), and only the last doubling: the curve flattens as runs grow, so a fit that includes the steep start
+    would promise too much."""
     g = curve.groupby("runs")
     table = pd.DataFrame({"draws": g.seed.nunique(), "checks": g.size(), "CausalMix mean": g.CausalMix.mean(),
                           "CausalMix SD": g.CausalMix.std(), "RegMix mean": g.RegMix.mean(), "RegMix SD": g.RegMix.std()})
