@@ -105,3 +105,18 @@ def test_compare_names_the_value_and_by_how_much():
     assert bad[0].startswith("avg_dev: shipped 40.0000, recomputed 41.0000 (differs by +1.0000")
     assert any(b.startswith("acc_news:") and "+6.0000" in b for b in bad)
     assert any(b.startswith("w_news:") for b in bad)
+
+
+def test_elsewhere_loosens_only_what_another_cpu_moves():
+    """On another CPU: before training within 2e-4 (relative), not 1e-6; long-CoT scores by their block mean."""
+    row = {"nl_news": 2.5, "avg_dev": 9.0, "acc_chain": 13.0}
+    moved = {"nl_news": 2.5 + 2.5e-5, "avg_dev": 9.0, "acc_chain": 13.0}
+    assert shipped.compare(row, moved) and not shipped.compare(row, moved, elsewhere=True)
+    assert shipped.compare(row, {**moved, "nl_news": 2.5 + 2e-3}, elsewhere=True)[0].startswith("nl_news:")
+    flipped = {**moved, "avg_dev": 6.0, "acc_chain": 6.0}       # one greedy-decoded run flips
+    assert not shipped.compare(row, flipped, elsewhere=True, scores=False)
+    block = [row] * 8
+    assert shipped.compare_block(block, [flipped] + [row] * 7) == []            # mean moves 0.375 and 0.875
+    bad = shipped.compare_block(block, [flipped] * 8)                           # every run moves: a real change
+    assert any(b.startswith("avg_dev, mean over the block's 8 runs: shipped 9.0000, recomputed 6.0000") for b in bad)
+    assert any(b.startswith("acc_chain, mean") for b in bad)

@@ -111,6 +111,7 @@ def test_bench_prints_one_json_with_each_stage(tiny_cfg, capsys):
           f"paths.out={tiny_cfg.paths.out}"])
     out = json.loads(capsys.readouterr().out)
     assert 0 < out["proxy_run"]["mfu"] < 1 and out["peak_flops"]["bf16"] > 0
+    assert out["bf16_matmul"] in ("native", "fp32") and out["cpu_capability"]    # which bf16 kernel was measured
     for stage in ("train", "score", "covariates"):
         assert out["proxy"][stage]["chars_per_s"] > 0 and "mfu" in out["proxy"][stage]
     assert out["target"]["train"]["flops_per_s"] > 0 and out["fit_policy"]["runs"] == 64

@@ -39,6 +39,7 @@ from omegaconf import OmegaConf
 from causalmix.data import benchmarks, covariates, pool as pools
 from causalmix.experiments import proxy
 from causalmix.config import path
+from causalmix.lm import kernels
 from causalmix.lm.model import GPT
 from causalmix.experiments.world import build_world, gpt_config, rng_for, set_threads
 
@@ -289,6 +290,8 @@ def bench(cfg) -> dict:
     out = {"scale": cfg.scale.name, "date": time.strftime("%Y-%m-%d %H:%M"), "commit": _commit(),
            "device": cfg.device, "threads": torch.get_num_threads(),
            "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "bf16_matmul": kernels.route(),     # native: the CPU's bf16 GEMM; fp32: widened (causalmix.lm.kernels)
            "peak_flops": {k: v["flops"] for k, v in peaks.items()}}
     if _opt(cfg, "scaling", False) or _opt(cfg, "only_scaling", False):
         out["scaling"] = scaling(cfg, world, peaks)

@@ -24,6 +24,16 @@ and `verify_base` checks that this code pretrains them: bit for bit where the th
 those recorded in the base's manifest, and otherwise to within `TOLERANCE["base_loss"]` of its loss on the
 pretraining corpus.
 
+On another CPU or thread count (this machine against the `made_with` record of the shipped proxy base) the
+check keeps what it can honestly ask. Measured on 2026-11-30, a Zen 3 without bf16 instructions against the
+Zen 4 (avx512_bf16) that made the shipped runs: the covariates a run measures with the shipped base moved by
+up to 2.4e-5 (relative, over the sweep's 128 runs), so everything before training is compared within
+`before_training_elsewhere` (2e-4)
+there; the proxy sweep's trained scores stayed within the per-run tolerances above; but a long-CoT run,
+scored by greedy decoding, moved by up to 2.9 AvgDev points, and 5 of 16 runs by 5 to 7 points on one
+domain, so a long-CoT block is compared there by its mean over the block's runs (`block`), per-run
+differences being expected.
+
     python -m causalmix.experiments.shipped [--blocks N] [--seed S] [--base proxy|target] [hydra overrides]
 """
 from __future__ import annotations
@@ -35,30 +45,67 @@ import numpy as np
 from causalmix.errors import ConfigError
 
 TOLERANCE = {"avg_dev": 0.75, "acc": 5.0, "avg_margin": 0.02, "before_training": 1e-6,
+             "before_training_elsewhere": 2e-4,   # relative, on another CPU or thread count
+             "block": {"avg_dev": 1.5, "acc": 5.0, "avg_margin": 0.02},   # long-CoT block means, elsewhere
              "base_loss": 0.005}   # relative; threads=2 against 1 moved it by 0.0005
+BEFORE_TRAINING = ("w_", "state_", "nl_", "ws_", "hes_", "dup_", "len_", "share_", "pool_")
 
 
-def compare(shipped: dict, again: dict) -> list[str]:
-    """What differs beyond the tolerance between a shipped run record and its recomputation; [] if none."""
+def _scored(k: str) -> bool:
+    return k in ("avg_dev", "avg_margin") or k.startswith("acc_")
+
+
+def compare(shipped: dict, again: dict, elsewhere: bool = False, scores: bool = True) -> list[str]:
+    """What differs beyond the tolerance between a shipped run record and its recomputation; [] if none.
+    `elsewhere`: recomputed on another CPU or thread count (looser before training); `scores=False` leaves the
+    trained scores out (compare_block takes them)."""
     bad = []
     for k, v in shipped.items():
         if k not in again or not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool):
             continue
         new = float(again[k])
+        if _scored(k) and not scores:
+            continue
         if k == "avg_dev":
             tol = TOLERANCE["avg_dev"]
         elif k.startswith("acc_"):
             tol = TOLERANCE["acc"]
         elif k == "avg_margin":
             tol = TOLERANCE["avg_margin"]
-        elif k.startswith(("w_", "state_", "nl_", "ws_", "hes_", "dup_", "len_", "share_", "pool_")):
-            tol = TOLERANCE["before_training"] * max(1.0, abs(float(v)))
+        elif k.startswith(BEFORE_TRAINING):
+            tol = TOLERANCE["before_training_elsewhere" if elsewhere else "before_training"] * max(1.0, abs(float(v)))
         else:
             continue      # margins per domain, losses, timings: not compared one by one
         if abs(new - float(v)) > tol:
             bad.append(f"{k}: shipped {float(v):.4f}, recomputed {new:.4f} (differs by {new - float(v):+.4f}; "
                        f"tolerance {tol:g})")
     return bad
+
+
+def compare_block(shipped: list[dict], again: list[dict]) -> list[str]:
+    """The trained scores of a block, compared by their mean over its runs (`TOLERANCE["block"]`); [] if they
+    agree. For runs whose single scores may flip with the last bit (greedy decoding), on another CPU."""
+    bad = []
+    for k in [k for k in shipped[0] if _scored(k) and all(k in a for a in again)]:
+        a, b = float(np.mean([float(r[k]) for r in shipped])), float(np.mean([float(r[k]) for r in again]))
+        tol = TOLERANCE["block"]["acc" if k.startswith("acc_") else k]
+        if abs(b - a) > tol:
+            bad.append(f"{k}, mean over the block's {len(shipped)} runs: shipped {a:.4f}, recomputed {b:.4f} "
+                       f"(differs by {b - a:+.4f}; tolerance {tol:g})")
+    return bad
+
+
+def made_here(cfg, size: str = "proxy") -> tuple[bool, str]:
+    """Whether this machine's CPU and torch thread count are those the shipped base of `size` records
+    (`made_with`), and a line saying both."""
+    import torch
+    from causalmix import lineage
+    from causalmix.experiments.world import base_file
+    file, _ = base_file(cfg, size)
+    made = (lineage.read_manifest(file.with_suffix(".json")) or {}).get("made_with", {})
+    here = made.get("threads") == torch.get_num_threads() and made.get("cpu") == _cpu_name()
+    return here, (f"shipped with {made.get('threads', '?')} threads on {made.get('cpu', '?')}, recomputed with "
+                  f"{torch.get_num_threads()} on {_cpu_name()}")
 
 
 def _pick_blocks(cfg, store, n_blocks: int, seed: int | None, missing: str) -> tuple[list[int], list[list[int]]]:
@@ -84,13 +131,15 @@ def verify(cfg, n_blocks: int = 1, seed: int | None = None, log=print) -> dict[i
                                f"{store.dir}: expected the committed store of the default cpu config "
                                "(`causalmix reproduce --dry-run` says why it differs)")
     set_threads(cfg)
+    here, line = made_here(cfg)
+    log(line)
     world, base = build_world(cfg), base_model(cfg, "proxy", log=log)
     out = {}
     for block in picked:
         for rid, record in zip(block, proxy.run_many(world, base, block)):
             if rid not in ids:
                 continue
-            out[rid] = compare(store.read(rid).iloc[0].to_dict(), record)
+            out[rid] = compare(store.read(rid).iloc[0].to_dict(), record, elsewhere=not here)
             log(f"run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
     return out
 
@@ -100,21 +149,30 @@ def verify_long_cot(cfg, n_blocks: int = 1, seed: int | None = None, log=print) 
     trained again as the same stack. Its benchmarks check a greedily decoded final answer, where a last-bit
     difference can flip an argmax and then the whole answer: one run retrained alone instead of in its stack
     moved AvgDev by 0, 0.9 and 4.3 points on three runs (one domain by 13 points), so only the same stack is a
-    fair check. On the thread count and CPU that made it, it recomputes to the bit; elsewhere, within the
-    tolerances of `compare`."""
+    fair check. On the thread count and CPU that made it, it recomputes to the bit, and each run is compared
+    within the tolerances of `compare`; elsewhere, each run before training, and the block's scores by their
+    mean over its runs (`compare_block`)."""
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.world import base_model, set_threads
     lcfg = lc.config(cfg)
     store = lc.store(lcfg, "runs")
     _, picked = _pick_blocks(lcfg, store, n_blocks, seed, f"no shipped long-CoT runs for this config and code in {store.dir}")
     set_threads(lcfg)
+    here, line = made_here(lcfg)
+    log(line)
     world, base = lc.build_world(lcfg), base_model(lcfg, "proxy", log=log)
     out = {}
     for block in picked:
         heads, texts, seeds = zip(*[lc.prepare(world, base, i) for i in block])
-        for rid, h, sc in zip(block, heads, lc.train_and_score(world, base, list(texts), list(seeds), lcfg.proxy)):
-            out[rid] = compare(store.read(rid).iloc[0].to_dict(), {**h, **sc})
-            log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
+        shipped_rows = [store.read(rid).iloc[0].to_dict() for rid in block]
+        again = [{**h, **sc} for h, sc in
+                 zip(heads, lc.train_and_score(world, base, list(texts), list(seeds), lcfg.proxy))]
+        together = [] if here else compare_block(shipped_rows, again)
+        for rid, old, new in zip(block, shipped_rows, again):
+            out[rid] = compare(old, new, elsewhere=not here, scores=here) + together
+            log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid]))
+                + ("" if here else f" (avg_dev shipped {float(old['avg_dev']):.2f}, recomputed "
+                                   f"{float(new['avg_dev']):.2f}; compared over the block)"))
     return out
 
 
@@ -149,6 +207,7 @@ def verify_base(cfg, size: str = "proxy", log=print) -> list[str]:
                           f"(`causalmix reproduce --dry-run` says why it differs)")
     made = (lineage.read_manifest(file.with_suffix(".json")) or {}).get("made_with", {})
     set_threads(cfg)
+    same_machine = made_here(cfg, size)[0]
     torch.manual_seed(int(cfg.seed))
     again = GPT(gpt_config(cfg, size))
     fit(again, neutral_texts(cfg), steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
@@ -159,7 +218,6 @@ def verify_base(cfg, size: str = "proxy", log=print) -> list[str]:
     ship.to(cfg.device)
     a, b = ship.state_dict(), again.state_dict()
     gap = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-    same_machine = made.get("threads") == torch.get_num_threads() and made.get("cpu") == _cpu_name()
     texts = neutral_texts(cfg)[-512:]
     with torch.no_grad():
         la, lb = (-float(np.mean([t.mean() for t, _ in char_stats(m, texts, device=cfg.device)])) for m in (ship, again))
