@@ -9,6 +9,11 @@ where a module reaches for tools that do not shape the result, such as the estim
 single functions where a module also holds unrelated code, and the versions of the numeric libraries
 that did the arithmetic.
 
+What the key leaves out: the machine. The CPU, the thread count and the kernels torch picks for them decide
+how a number is rounded, not what is computed, and so does `lm/kernels.py` (bf16 matmuls through fp32 on CPUs
+without bf16 instructions; `lm/__init__.py` installs it, no producer module imports it). Where they matter, the shipped bases record them
+(`made_with`) and `experiments/shipped.py` checks the shipped results against them.
+
 Each cached artifact carries a manifest (config + code fingerprint), so `--dry-run` can say not only
 *that* something will be recomputed but *why*: which modules changed since the cached copy.
 """
