@@ -1,5 +1,6 @@
 """Main results over several target states: pinned states, paired tables, regret, results.json."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,3 +98,36 @@ def test_methods_proposing_one_mixture_share_its_runs(monkeypatch):
     assert asked == [["equal", "regmix"]]                      # Grid picked Equal's mixture: not trained again
     assert res[res.method == "grid"].avg_dev.tolist() == res[res.method == "equal"].avg_dev.tolist()
     assert sorted(res.method.unique()) == ["equal", "grid", "regmix"] and len(res) == 6
+
+
+def test_a_target_states_covariates_are_measured_once_and_kept(tiny_cfg, monkeypatch):
+    """What the methods see of a target pool is stored under the target store's key and read back from it:
+    measured again on another CPU (bf16 rounds differently there) it would move the forest's estimates by a
+    step, and CausalMix-A's mixture with them."""
+    from causalmix.experiments import proxy
+    world = build_world(tiny_cfg)
+    calls = []
+
+    def fake_measure(world, scorer, pool, rng, shift=0.0):
+        calls.append(1)
+        return {"nl_news": 1 / 3 + shift, "pool_size": 120.0 + shift, "hes_code": 2.4e-5 + shift}
+
+    monkeypatch.setattr(proxy, "measure_pool", fake_measure)
+    _, pool = tg.target_pool(world, "drawn")
+    first = tg.measured_state(world, None, "drawn", pool)
+    assert first == {"nl_news": 1 / 3, "pool_size": 120.0, "hes_code": 2.4e-5} and len(calls) == 1   # read back exactly
+    monkeypatch.setattr(proxy, "measure_pool", lambda *a: fake_measure(*a, shift=2e-5))   # "another CPU"
+    assert tg.measured_state(world, None, "drawn", pool) == first and len(calls) == 1
+    other = tg.measured_state(world, None, "noisy_text", tg.target_pool(world, "noisy_text")[1])
+    assert other["nl_news"] == 1 / 3 + 2e-5 and len(calls) == 2                          # each state its own record
+    store = tg.state_store(tiny_cfg)
+    assert store.dir.parent.parent == Path(tiny_cfg.paths.out) / "states" and len(list(store.dir.glob("run_*.csv"))) == 2
+    assert store.dir.name == tg.target_store(tiny_cfg).dir.name                          # the target runs' key
+    assert tg.state_store(compose(["target.lr=0.002"])).dir.name != tg.target_store(tiny_cfg).dir.name
+
+
+def test_a_target_state_without_its_pool_is_the_pools_state(tiny_cfg):
+    """The dry run reads a state's natural mixture without building the world (target.target_state)."""
+    world = build_world(tiny_cfg)
+    for name in ("drawn", "noisy_text", "scarce_bible"):
+        assert tg.target_state(tiny_cfg, name) == tg.target_pool(world, name)[0]

@@ -112,9 +112,9 @@ def libraries() -> dict[str, str]:
 
 
 def function_hash(module: str, name: str) -> str:
-    """Hash of one top-level function of a module (same normalisation as module_hash)."""
+    """Hash of one top-level function (or class) of a module (same normalisation as module_hash)."""
     for node in _tree(module).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
             return source_hash(ast.unparse(node))
     raise KeyError(f"{module}.{name}")
 
@@ -135,6 +135,13 @@ PRODUCERS = {
     "retest": (("experiments.proxy",), ("experiments.power:retest",)),          # ... and its retrained sweep runs
     "grid": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:tilted_grid",
                                       "experiments.grid:points", "experiments.grid:trials")),   # Grid's proxy trials
+    # the methods' proposed mixtures (experiments/proposals.py): the fits and policies, imported lazily by target.py
+    "proposals": (("causal.estimator", "causal.policy", "causal.baselines", "causal.dmo"),
+                  tuple(f"experiments.target:{f}" for f in ("covariate_columns", "fit_effect_model", "fit_methods",
+                                                            "per_domain_prefix", "fit_dmo", "reference_mixture",
+                                                            "propose"))
+                  + tuple(f"experiments.ablations:{f}" for f in ("check", "n_runs", "variant_cfg", "_RawForest",
+                                                               "fitted_proposals"))),
 }
 
 

@@ -99,7 +99,20 @@ class _RawForest:
 
 
 def propose(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dict[str, dict[str, dict]]:
-    """{state: {"ablation:<variant>": mixture}} for every variant in ablations.run and state in target.states."""
+    """{state: {"ablation:<variant>": mixture}} for every variant in ablations.run and state in target.states,
+    kept once fitted (experiments/proposals.py: the same fit on another CPU may propose other mixtures)."""
+    from causalmix.experiments import proposals
+    check(cfg)
+    main = {s.name: s for s in states if s.name in cfg.target.states}
+    digests = {n: proposals.inputs_digest(runs, s.covariates, s.natural) for n, s in main.items()}
+    got = proposals.kept(cfg, "ablations", digests,
+                         lambda names: {n: (m, {}) for n, m in
+                                        fitted_proposals(cfg, runs, [main[n] for n in names], log).items()}, log)
+    return {n: mixtures for n, (mixtures, _) in got.items()}
+
+
+def fitted_proposals(cfg: DictConfig, runs: pd.DataFrame, states: list, log=print) -> dict[str, dict[str, dict]]:
+    """propose(), fitted now: each variant's fit, then its mixture for each state."""
     from causalmix.causal.policy import causalmix_search, recommend
     domains = [c[2:] for c in runs.columns if c.startswith("w_")]
     main = [s for s in states if s.name in cfg.target.states]

@@ -1,18 +1,20 @@
 """`--dry-run`: what a command would reuse and what it would recompute, and why. Computes nothing.
 
-Reads only manifests and file names: the parsed-corpus cache, the base models, the proxy run store and
-the target run store of the composed config, each compared with what the current code would make."""
+Reads manifests, file names and stored records: the parsed-corpus cache, the base models, the proxy run store,
+the kept target states and proposals, and the target run store of the composed config, each compared with what
+the current code would make."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from causalmix.data import domains as dom
 from causalmix import lineage
 from causalmix.config import path
 from causalmix.experiments.sweep import store_for, sweep_manifest
-from causalmix.experiments.target import target_manifest, target_store
+from causalmix.experiments.target import state_id, state_store, target_manifest, target_store
 from causalmix.experiments.world import base_file
 
 
@@ -76,12 +78,23 @@ def _targets(cfg: DictConfig) -> list[str]:
     store = target_store(cfg)
     n = len(cfg.target.states) * len(cfg.target.methods) * cfg.target.seeds
     have = len(list(store.dir.glob("run_*.csv"))) if store.dir.is_dir() else 0
+    known = _target_reuse(cfg)
     line = (f"target runs: {have} stored in {_rel(store.dir)} for {n} (state x method x seed) runs plus the "
-            f"oracle grid; a run is reused when its method's proposed mixture is the stored one (known only "
-            f"after the fit)")
-    out = [line]
+            f"oracle grid; a run is reused when its method's proposed mixture is the stored one")
+    out = [line + (f": {known}" if known else " (known only after the fit: a proposal below is not kept)")]
     if not have:
         out.append(f"  why none: {_why(store, target_manifest(cfg))}")
+    named = list(dict.fromkeys([*cfg.target.states, *([cfg.target.oracle.state] if cfg.target.oracle.state else [])]))
+    out += _reuse("target states' measured covariates", state_store(cfg), [state_id(cfg, n) for n in named],
+                  target_manifest(cfg))
+    from causalmix.experiments import proposals
+    for what in ("main", "ablations"):
+        st = proposals.store(cfg, what)
+        have = len(list(st.dir.glob("run_*.csv"))) if st.dir.is_dir() else 0
+        out.append(f"proposals ({what}): {have} kept in {_rel(st.dir)}; a state's is reused when the sweep's runs "
+                   f"and its measured covariates are those it was fitted on, else fitted (seconds)")
+        if not have:
+            out.append(f"  why none: {_why(st, proposals.manifest(cfg, what))}")
     if "grid" in cfg.target.methods:
         from causalmix.experiments.grid import grid_manifest, grid_store, points
         g = grid_store(cfg)
@@ -93,6 +106,56 @@ def _targets(cfg: DictConfig) -> list[str]:
         if not got:
             out.append(f"  why none: {_why(g, grid_manifest(cfg))}")
     return out
+
+
+def _target_reuse(cfg: DictConfig) -> str | None:
+    """How many of chapter 4's target runs (state x method x seed) and chapter 6's ablation runs are stored for
+    the mixtures the kept proposals give; None when a proposal, a state's covariates or Grid's trials are not
+    stored yet (then only the fit knows)."""
+    from causalmix.data.pool import composition
+    from causalmix.experiments import ablations as ab, proposals
+    from causalmix.experiments.grid import grid_store, pick
+    from causalmix.experiments.sweep import run_sweep
+    from causalmix.experiments.target import same_mixture, state_id, state_store, target_state
+    sweep, states = store_for(cfg), state_store(cfg)
+    if not all(sweep.done(i) for i in range(cfg.sweep.n_runs)) or \
+            not all(states.done(state_id(cfg, n)) for n in cfg.target.states):
+        return None
+    runs = run_sweep(cfg, log=lambda *a: None)            # every run stored: read back, nothing trained
+    trials = grid_store(cfg).load() if "grid" in cfg.target.methods and grid_store(cfg).dir.is_dir() else None
+    stored = target_store(cfg).load() if target_store(cfg).dir.is_dir() else pd.DataFrame()
+    want = {"main": 0, "ablations": 0}
+    have = {"main": 0, "ablations": 0}
+    for name in cfg.target.states:
+        covs = states.read(state_id(cfg, name)).iloc[0].to_dict()
+        covs = {k: float(v) for k, v in covs.items() if k not in ("run_id", "state")}
+        digest = proposals.inputs_digest(runs, covs, composition(target_state(cfg, name)))
+        for what in ("main", "ablations"):
+            st = proposals.store(cfg, what)
+            rid = proposals.record_id(name, digest)
+            if what == "ablations" and not list(cfg.ablations.run):
+                continue
+            if not st.done(rid):
+                return None
+            mixes, _ = proposals._unflat(st.read(rid).iloc[0].to_dict())
+            if what == "main" and "grid" in cfg.target.methods:
+                t = trials[trials.state == name] if trials is not None and len(trials) else None
+                if t is None or t.empty:
+                    return None
+                mixes["grid"] = pick(cfg, t)[1]
+            jobs = [(m, mix, int(cfg.target.seeds if what == "main" else ab.seeds_of(cfg, m))) for m, mix in mixes.items()]
+            if what == "main":
+                base = mixes.get(ab.BASE)
+            elif base is not None:      # each variant's seed count also runs CausalMix-S (ablations.run)
+                jobs += [(ab.BASE, base, n) for n in sorted({n for _, _, n in jobs} - {int(cfg.target.seeds)})]
+            for m, mix, seeds in jobs:
+                for s in range(seeds):
+                    want[what] += 1
+                    rows = stored[(stored.state == name) & (stored.seed == s)] if len(stored) else stored
+                    have[what] += any(same_mixture(mix, {d: r[f"w_{d}"] for d in mix}) for _, r in rows.iterrows())
+    return (f"reuse {have['main']} of {want['main']} for the kept proposals, train {want['main'] - have['main']}; "
+            f"ablations (chapter 6): reuse {have['ablations']} of {want['ablations']}, "
+            f"train {want['ablations'] - have['ablations']}")
 
 
 def _noise(cfg: DictConfig) -> list[str]:

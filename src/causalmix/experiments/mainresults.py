@@ -15,9 +15,8 @@ from omegaconf import DictConfig
 from causalmix.data import pool as pools
 from causalmix.experiments import target as tg
 from causalmix.experiments.power import table_mde
-from causalmix.experiments.proxy import measure_pool
 from causalmix.book.report import mean_ci
-from causalmix.experiments.world import World, base_model, build_world, rng_for
+from causalmix.experiments.world import World, base_model, build_world
 
 BASELINES = ("equal", "natural", "regmix", "dmo", "grid")
 
@@ -36,20 +35,30 @@ class TargetState:
 
 
 def prepare(cfg: DictConfig, runs: pd.DataFrame, world: World | None = None) -> tuple[World, list[TargetState]]:
-    """Each configured target state's pool, covariates and each method's mixture (fits shared by states)."""
+    """Each configured target state's pool, covariates and each method's mixture: the fits (shared by states)
+    made only for states whose proposals are not kept yet (experiments/proposals.py)."""
+    from causalmix.experiments import proposals
     world = world or build_world(cfg)
     scorer = base_model(cfg, "proxy")
-    fits = tg.fit_methods(cfg, runs, world.domains)
     names = list(cfg.target.states)
     oracle = cfg.target.oracle.state
     if oracle is not None and oracle not in names:
         names.append(oracle)
-    out = []
+    seen = {}
     for name in names:
         state, pool = tg.target_pool(world, name)
-        covs = measure_pool(world, scorer, pool, rng_for(cfg, 6))
-        natural = pools.composition(state)
-        mixtures, gains = tg.propose(cfg, runs, world.domains, covs, natural, fits=fits)
+        seen[name] = (state, pool, tg.measured_state(world, scorer, name, pool), pools.composition(state))
+    fits = {}
+
+    def fitted(missing: list[str]) -> dict[str, tuple[dict, dict]]:
+        fits.setdefault("all", tg.fit_methods(cfg, runs, world.domains))
+        return {n: tg.propose(cfg, runs, world.domains, seen[n][2], seen[n][3], fits=fits["all"]) for n in missing}
+
+    kept = proposals.kept(cfg, "main", {n: proposals.inputs_digest(runs, covs, nat)
+                                        for n, (_, _, covs, nat) in seen.items()}, fitted)
+    out = []
+    for name, (state, pool, covs, natural) in seen.items():
+        mixtures, gains = kept[name]
         trials = None
         if "grid" in cfg.target.methods:
             from causalmix.experiments import grid

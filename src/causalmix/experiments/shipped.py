@@ -28,11 +28,12 @@ On another CPU or thread count (this machine against the `made_with` record of t
 check keeps what it can honestly ask. Measured on 2026-11-30, a Zen 3 without bf16 instructions against the
 Zen 4 (avx512_bf16) that made the shipped runs: the covariates a run measures with the shipped base moved by
 up to 2.4e-5 (relative, over the sweep's 128 runs), so everything before training is compared within
-`before_training_elsewhere` (2e-4)
-there; the proxy sweep's trained scores stayed within the per-run tolerances above; but a long-CoT run,
-scored by greedy decoding, moved by up to 2.9 AvgDev points, and 5 of 16 runs by 5 to 7 points on one
-domain, so a long-CoT block is compared there by its mean over the block's runs (`block`), per-run
-differences being expected.
+`before_training_elsewhere` (2e-4) there. A trained run's scores move with the last bit: over 6 proxy blocks
+(48 runs) one run's AvgDev by up to 0.86 and one domain by up to 5.3 points (run 234's bible, which failed a
+CI run against the per-run tolerances), but a block's mean over its 8 runs by at most 0.15 AvgDev, 0.94 on a
+domain and 0.0004 margin; a long-CoT run, scored by greedy decoding, moved by up to 2.9 AvgDev points, and 5
+of 16 runs by 5 to 7 points on one domain. So elsewhere a block's trained scores are compared by their mean
+over the block (`block`, `block_long_cot`), and each run's own AvgDev, shipped and recomputed, is logged.
 
     python -m causalmix.experiments.shipped [--blocks N] [--seed S] [--base proxy|target] [hydra overrides]
 """
@@ -46,7 +47,9 @@ from causalmix.errors import ConfigError
 
 TOLERANCE = {"avg_dev": 0.75, "acc": 5.0, "avg_margin": 0.02, "before_training": 1e-6,
              "before_training_elsewhere": 2e-4,   # relative, on another CPU or thread count
-             "block": {"avg_dev": 1.5, "acc": 5.0, "avg_margin": 0.02},   # long-CoT block means, elsewhere
+             # trained scores on another CPU: a block's mean over its runs (one run alone moves with the last bit)
+             "block": {"avg_dev": 0.5, "acc": 2.5, "avg_margin": 0.005},          # proxy blocks
+             "block_long_cot": {"avg_dev": 1.5, "acc": 5.0, "avg_margin": 0.02},  # greedy-decoded long-CoT blocks
              "base_loss": 0.005}   # relative; threads=2 against 1 moved it by 0.0005
 BEFORE_TRAINING = ("w_", "state_", "nl_", "ws_", "hes_", "dup_", "len_", "share_", "pool_")
 
@@ -82,13 +85,13 @@ def compare(shipped: dict, again: dict, elsewhere: bool = False, scores: bool = 
     return bad
 
 
-def compare_block(shipped: list[dict], again: list[dict]) -> list[str]:
-    """The trained scores of a block, compared by their mean over its runs (`TOLERANCE["block"]`); [] if they
-    agree. For runs whose single scores may flip with the last bit (greedy decoding), on another CPU."""
+def compare_block(shipped: list[dict], again: list[dict], kind: str = "block") -> list[str]:
+    """The trained scores of a block, compared by their mean over its runs (`TOLERANCE[kind]`); [] if they
+    agree. For runs recomputed on another CPU, where one run's scores move with the last bit."""
     bad = []
     for k in [k for k in shipped[0] if _scored(k) and all(k in a for a in again)]:
         a, b = float(np.mean([float(r[k]) for r in shipped])), float(np.mean([float(r[k]) for r in again]))
-        tol = TOLERANCE["block"]["acc" if k.startswith("acc_") else k]
+        tol = TOLERANCE[kind]["acc" if k.startswith("acc_") else k]
         if abs(b - a) > tol:
             bad.append(f"{k}, mean over the block's {len(shipped)} runs: shipped {a:.4f}, recomputed {b:.4f} "
                        f"(differs by {b - a:+.4f}; tolerance {tol:g})")
@@ -120,9 +123,25 @@ def _pick_blocks(cfg, store, n_blocks: int, seed: int | None, missing: str) -> t
     return ids, [stacks[b] for b in sorted(pick.tolist())]
 
 
+def _judge(block: list[int], shipped_rows: list[dict], again: list[dict], here: bool, log, what: str = "run",
+           kind: str = "block") -> dict[int, list[str]]:
+    """{run_id: differences beyond tolerance} for one recomputed block: on the machine that made it, each run
+    within `compare`'s tolerances; elsewhere, each run before training (`before_training_elsewhere`) and the
+    block's trained scores by their mean over its runs (`compare_block`), since one run's score moves there
+    with the last bit. Logs one line per run, with its AvgDev shipped and recomputed."""
+    together = [] if here else compare_block(shipped_rows, again, kind)
+    out = {}
+    for rid, old, new in zip(block, shipped_rows, again):
+        out[rid] = compare(old, new, elsewhere=not here, scores=here) + together
+        log(f"{what} {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid]))
+            + f" (avg_dev shipped {float(old['avg_dev']):.2f}, recomputed {float(new['avg_dev']):.2f}"
+            + ("" if here else "; scores compared over the block") + ")")
+    return out
+
+
 def verify(cfg, n_blocks: int = 1, seed: int | None = None, log=print) -> dict[int, list[str]]:
     """Recompute `n_blocks` random shipped blocks of sweep.batch proxy runs, each trained again as the same
-    stack (sweep.blocks, proxy.run_many); {run_id: differences beyond tolerance}."""
+    stack (sweep.blocks, proxy.run_many); {run_id: differences beyond tolerance} (`_judge`)."""
     from causalmix.experiments import proxy
     from causalmix.experiments.sweep import store_for
     from causalmix.experiments.world import base_model, build_world, set_threads
@@ -136,11 +155,9 @@ def verify(cfg, n_blocks: int = 1, seed: int | None = None, log=print) -> dict[i
     world, base = build_world(cfg), base_model(cfg, "proxy", log=log)
     out = {}
     for block in picked:
-        for rid, record in zip(block, proxy.run_many(world, base, block)):
-            if rid not in ids:
-                continue
-            out[rid] = compare(store.read(rid).iloc[0].to_dict(), record, elsewhere=not here)
-            log(f"run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid])))
+        kept = [(rid, rec) for rid, rec in zip(block, proxy.run_many(world, base, block)) if rid in ids]
+        out.update(_judge([r for r, _ in kept], [store.read(r).iloc[0].to_dict() for r, _ in kept],
+                          [rec for _, rec in kept], here, log))
     return out
 
 
@@ -149,9 +166,7 @@ def verify_long_cot(cfg, n_blocks: int = 1, seed: int | None = None, log=print) 
     trained again as the same stack. Its benchmarks check a greedily decoded final answer, where a last-bit
     difference can flip an argmax and then the whole answer: one run retrained alone instead of in its stack
     moved AvgDev by 0, 0.9 and 4.3 points on three runs (one domain by 13 points), so only the same stack is a
-    fair check. On the thread count and CPU that made it, it recomputes to the bit, and each run is compared
-    within the tolerances of `compare`; elsewhere, each run before training, and the block's scores by their
-    mean over its runs (`compare_block`)."""
+    fair check. Judged as verify's blocks are (`_judge`)."""
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.world import base_model, set_threads
     lcfg = lc.config(cfg)
@@ -164,15 +179,10 @@ def verify_long_cot(cfg, n_blocks: int = 1, seed: int | None = None, log=print) 
     out = {}
     for block in picked:
         heads, texts, seeds = zip(*[lc.prepare(world, base, i) for i in block])
-        shipped_rows = [store.read(rid).iloc[0].to_dict() for rid in block]
         again = [{**h, **sc} for h, sc in
                  zip(heads, lc.train_and_score(world, base, list(texts), list(seeds), lcfg.proxy))]
-        together = [] if here else compare_block(shipped_rows, again)
-        for rid, old, new in zip(block, shipped_rows, again):
-            out[rid] = compare(old, new, elsewhere=not here, scores=here) + together
-            log(f"long CoT run {rid}: " + ("matches within tolerance" if not out[rid] else "; ".join(out[rid]))
-                + ("" if here else f" (avg_dev shipped {float(old['avg_dev']):.2f}, recomputed "
-                                   f"{float(new['avg_dev']):.2f}; compared over the block)"))
+        out.update(_judge(block, [store.read(rid).iloc[0].to_dict() for rid in block], again, here, log,
+                          "long CoT run", "block_long_cot"))
     return out
 
 

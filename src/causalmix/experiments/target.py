@@ -172,6 +172,43 @@ def target_store(cfg: DictConfig) -> RunStore:
     return RunStore(path(cfg, "out") / "target", lineage.store_key(target_manifest(cfg)))
 
 
+def target_state(cfg: DictConfig, name: str) -> dict:
+    """target_pool's latent state alone, without building the world or the pool (the dry run's natural
+    mixture); tests/test_mainresults.py checks it is target_pool's."""
+    rng = rng_for(cfg, 2, cfg.target.state_seed)
+    return pools.draw_state(list(cfg.data.domains), cfg.data.state, rng, fixed=state_pins(cfg, name))
+
+
+def state_store(cfg: DictConfig) -> RunStore:
+    """What the methods see of each target pool, its measured covariates: one record per state, under the
+    target store's key. Measured once and kept (and shipped with the target runs) rather than measured again
+    on every machine: the measurement runs the proxy base in bf16, which rounds differently on another CPU
+    (by up to 2e-5, relative), and a covariate that crosses one of the causal forest's split points changes
+    its effect estimates by a step. On a Zen 3 without bf16 instructions that moved CausalMix-A's mixture by
+    up to 0.011 per domain, so every one of its shipped target runs was recomputed there."""
+    return RunStore(path(cfg, "out") / "states", lineage.store_key(target_manifest(cfg)))
+
+
+def state_id(cfg: DictConfig, name: str) -> int:
+    return int(config_hash({"state": state_pins(cfg, name)}), 16) % 10**9
+
+
+def measured_state(world: World, scorer, name: str, pool: dict, log=print) -> dict:
+    """A target state's covariates (proxy.measure_pool with the proxy base), from `state_store` when stored,
+    else measured and stored; always as read back from the store, so a fresh measurement and a reused one
+    propose the same mixtures."""
+    from causalmix.experiments.proxy import measure_pool
+    from causalmix.experiments.store import CHECK
+    cfg = world.cfg
+    store, rid = state_store(cfg), state_id(cfg, name)
+    if not store.done(rid):
+        lineage.write_manifest(store.dir / "manifest.json", target_manifest(cfg))
+        log(f"target state {name}: measuring its pool's covariates")
+        store.write(rid, {"run_id": rid, "state": name, **measure_pool(world, scorer, pool, rng_for(cfg, 6))})
+    row = store.read(rid).iloc[0].to_dict()
+    return {k: float(v) for k, v in row.items() if k not in ("run_id", "state", CHECK)}
+
+
 def run_targets(world: World, mixtures: dict[str, dict], pool: dict, state: str = "drawn",
                 log=print) -> pd.DataFrame:
     """Every method x seed on one target state's pool; a seed fixes the training draw and order, so methods
