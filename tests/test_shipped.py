@@ -2,16 +2,17 @@
 
 `make book` on a fresh clone reuses the committed run stores of the default cpu config. That is only
 honest if (a) they sit under the key the current config and code compute, with nothing stale beside
-them, and (b) two runs chosen at random, recomputed here, give the shipped numbers within the tolerance
-that `causalmix.experiments.shipped` states (a shipped run was trained in a stacked block; the check
-retrains it alone, which rounds differently in bf16)."""
+them, (b) a shipped block chosen at random, trained again as the same stack, gives the shipped numbers
+within the tolerance that `causalmix.experiments.shipped` states (to the bit on the CPU that made it), and
+(c) the book on them trains nothing, on any CPU: the target states' covariates and the methods' proposals
+are kept too (experiments/proposals.py)."""
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from causalmix.config import REPO_ROOT, compose
-from causalmix.experiments import power
+from causalmix.experiments import power, proposals
 from causalmix.experiments import shipped
 from causalmix.experiments.sweep import store_for
 from causalmix.experiments.grid import grid_store
@@ -34,7 +35,8 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "retest", "target", "states", "grid", "knobs", "long_cot/runs",
+@pytest.mark.parametrize("kind", ["runs", "power", "retest", "target", "states", "proposals/main", "proposals/ablations",
+                                  "grid", "knobs", "long_cot/runs",
                                   "long_cot/grid", "long_cot/target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     from causalmix.experiments import longcot as lc
@@ -42,6 +44,7 @@ def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     draws = lambda c: {store_for(OmegaConf.merge(c, {"seed": int(x)})).dir.resolve() for x in c.power.base_seeds}  # noqa: E731
     store = {"runs": store_for, "power": power.floor_store, "retest": power.retest_store, "target": target_store,
              "states": state_store, "grid": grid_store,
+             **{f"proposals/{w}": (lambda c, w=w: proposals.store(c, w)) for w in ("main", "ablations")},
              "knobs": lambda c: knob_store(c, c.knobs.levels, c.knobs.seeds),
              **{f"long_cot/{w}": (lambda c, w=w: lc.store(lc.config(c), w)) for w in ("runs", "grid", "target")}}[kind](cfg)
     tracked = _tracked_stores(SHIPPED / kind)

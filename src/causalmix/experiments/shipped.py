@@ -28,9 +28,9 @@ On another CPU or thread count (this machine against the `made_with` record of t
 check keeps what it can honestly ask. Measured on 2026-11-30, a Zen 3 without bf16 instructions against the
 Zen 4 (avx512_bf16) that made the shipped runs: the covariates a run measures with the shipped base moved by
 up to 2.4e-5 (relative, over the sweep's 128 runs), so everything before training is compared within
-`before_training_elsewhere` (2e-4) there. A trained run's scores move with the last bit: over 6 proxy blocks
-(48 runs) one run's AvgDev by up to 0.86 and one domain by up to 5.3 points (run 234's bible, which failed a
-CI run against the per-run tolerances), but a block's mean over its 8 runs by at most 0.15 AvgDev, 0.94 on a
+`before_training_elsewhere` (2e-4) there. A trained run's scores move with the last bit: over 5 proxy blocks
+(40 runs) one run's AvgDev by up to 1.0 and one domain by up to 5.3 points (run 234's bible, which failed a
+CI run against the per-run tolerances), but a block's mean over its 8 runs by at most 0.14 AvgDev, 0.94 on a
 domain and 0.0004 margin; a long-CoT run, scored by greedy decoding, moved by up to 2.9 AvgDev points, and 5
 of 16 runs by 5 to 7 points on one domain. So elsewhere a block's trained scores are compared by their mean
 over the block (`block`, `block_long_cot`), and each run's own AvgDev, shipped and recomputed, is logged.
