@@ -141,7 +141,8 @@ PRODUCERS = {
                                                             "per_domain_prefix", "fit_dmo", "reference_mixture",
                                                             "propose"))
                   + tuple(f"experiments.ablations:{f}" for f in ("check", "n_runs", "variant_cfg", "_RawForest",
-                                                               "fitted_proposals"))),
+                                                               "fitted_proposals"))
+                  + tuple(f"experiments.proposals:{f}" for f in ("to_record", "from_record", "kept"))),
 }
 
 

@@ -137,7 +137,7 @@ def _target_reuse(cfg: DictConfig) -> str | None:
                 continue
             if not st.done(rid):
                 return None
-            mixes, _ = proposals._unflat(st.read(rid).iloc[0].to_dict())
+            mixes, _ = proposals.from_record(st.read(rid).iloc[0].to_dict())
             if what == "main" and "grid" in cfg.target.methods:
                 t = trials[trials.state == name] if trials is not None and len(trials) else None
                 if t is None or t.empty:

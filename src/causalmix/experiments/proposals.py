@@ -71,7 +71,7 @@ def record_id(state: str, digest: str) -> int:
     return int(config_hash({"state": state, "inputs": digest}), 16) % 10**9
 
 
-def _flat(state: str, rid: int, mixtures: dict[str, dict], gains: dict[str, float]) -> dict:
+def to_record(state: str, rid: int, mixtures: dict[str, dict], gains: dict[str, float]) -> dict:
     row = {"run_id": rid, "state": state}
     for m, mix in mixtures.items():
         row.update({f"{m}{SEP}w_{d}": float(w) for d, w in mix.items()})
@@ -79,7 +79,7 @@ def _flat(state: str, rid: int, mixtures: dict[str, dict], gains: dict[str, floa
     return row
 
 
-def _unflat(row: dict) -> tuple[dict[str, dict], dict[str, float]]:
+def from_record(row: dict) -> tuple[dict[str, dict], dict[str, float]]:
     mixtures, gains = {}, {}
     for k, v in row.items():
         if SEP not in k or k == CHECK:
@@ -104,5 +104,5 @@ def kept(cfg: DictConfig, what: str, digests: dict[str, str],
         log(f"proposals ({what}): fitting for {len(missing)} of {len(ids)} states")
         fresh = compute(missing)
         for s in missing:
-            st.write(ids[s], _flat(s, ids[s], *fresh[s]))
-    return {s: _unflat(st.read(rid).iloc[0].to_dict()) for s, rid in ids.items()}
+            st.write(ids[s], to_record(s, ids[s], *fresh[s]))
+    return {s: from_record(st.read(rid).iloc[0].to_dict()) for s, rid in ids.items()}
