@@ -122,8 +122,10 @@ def test_a_target_states_covariates_are_measured_once_and_kept(tiny_cfg, monkeyp
     assert other["nl_news"] == 1 / 3 + 2e-5 and len(calls) == 2                          # each state its own record
     store = tg.state_store(tiny_cfg)
     assert store.dir.parent.parent == Path(tiny_cfg.paths.out) / "states" and len(list(store.dir.glob("run_*.csv"))) == 2
-    assert store.dir.name == tg.target_store(tiny_cfg).dir.name                          # the target runs' key
-    assert tg.state_store(compose(["target.lr=0.002"])).dir.name != tg.target_store(tiny_cfg).dir.name
+    default = tg.state_store(compose([])).dir
+    assert tg.state_store(compose(["target.lr=0.002", "target.seeds=9"])).dir == default   # training: not measured
+    assert tg.state_store(compose(["target.state_seed=1"])).dir != default                  # another pool draw
+    assert tg.state_store(compose(["data.covariates.score_samples=64"])).dir != default      # another measurement
 
 
 def test_a_target_state_without_its_pool_is_the_pools_state(tiny_cfg):

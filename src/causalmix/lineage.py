@@ -135,6 +135,9 @@ PRODUCERS = {
     "retest": (("experiments.proxy",), ("experiments.power:retest",)),          # ... and its retrained sweep runs
     "grid": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:tilted_grid",
                                       "experiments.grid:points", "experiments.grid:trials")),   # Grid's proxy trials
+    # what the methods see of a target pool: its measured covariates (target.measured_state)
+    "states": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:state_id",
+                                        "experiments.target:measured_state")),
     # the methods' proposed mixtures (experiments/proposals.py): the fits and policies, imported lazily by target.py
     "proposals": (("causal.estimator", "causal.policy", "causal.baselines", "causal.dmo"),
                   tuple(f"experiments.target:{f}" for f in ("covariate_columns", "fit_effect_model", "fit_methods",

@@ -14,7 +14,7 @@ from causalmix.data import domains as dom
 from causalmix import lineage
 from causalmix.config import path
 from causalmix.experiments.sweep import store_for, sweep_manifest
-from causalmix.experiments.target import state_id, state_store, target_manifest, target_store
+from causalmix.experiments.target import state_id, state_manifest, state_store, target_manifest, target_store
 from causalmix.experiments.world import base_file
 
 
@@ -86,7 +86,7 @@ def _targets(cfg: DictConfig) -> list[str]:
         out.append(f"  why none: {_why(store, target_manifest(cfg))}")
     named = list(dict.fromkeys([*cfg.target.states, *([cfg.target.oracle.state] if cfg.target.oracle.state else [])]))
     out += _reuse("target states' measured covariates", state_store(cfg), [state_id(cfg, n) for n in named],
-                  target_manifest(cfg))
+                  state_manifest(cfg))
     from causalmix.experiments import proposals
     for what in ("main", "ablations"):
         st = proposals.store(cfg, what)

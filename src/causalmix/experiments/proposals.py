@@ -32,12 +32,10 @@ SEP = "|"     # a record's columns: <method>|w_<domain> and <method>|gain
 
 def _settings(cfg: DictConfig, what: str) -> dict:
     """The config values a proposal depends on (beyond its inputs): the estimator, policies and baselines,
-    which methods are proposed, the target settings, the ablations for what=ablations, and the seed."""
+    which methods are proposed, the ablations for what=ablations, and the seed (the forest's random_state)."""
     import econml
     import sklearn
-    target = {k: v for k, v in OmegaConf.to_container(cfg.target, resolve=True).items()
-              if k not in ("states", "catalog", "seeds", "oracle")}
-    spec = {"what": what, "seed": cfg.seed, "domains": list(cfg.data.domains), "target": target,
+    spec = {"what": what, "seed": cfg.seed, "domains": list(cfg.data.domains), "methods": list(cfg.target.methods),
             **{k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("estimator", "policy", "baselines")},
             "versions": {"econml": econml.__version__, "sklearn": sklearn.__version__}}
     if what == "ablations":     # which variants, each's delta (not its seed count), and its share of the runs

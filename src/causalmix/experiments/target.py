@@ -180,13 +180,19 @@ def target_state(cfg: DictConfig, name: str) -> dict:
 
 
 def state_store(cfg: DictConfig) -> RunStore:
-    """What the methods see of each target pool, its measured covariates: one record per state, under the
-    target store's key. Measured once and kept (and shipped with the target runs) rather than measured again
+    """What the methods see of each target pool, its measured covariates: one record per state. Measured once and kept (and shipped with the target runs) rather than measured again
     on every machine: the measurement runs the proxy base in bf16, which rounds differently on another CPU
     (by up to 2e-5, relative), and a covariate that crosses one of the causal forest's split points changes
     its effect estimates by a step. On a Zen 3 without bf16 instructions that moved CausalMix-A's mixture by
-    up to 0.011 per domain, so every one of its shipped target runs was recomputed there."""
-    return RunStore(path(cfg, "out") / "states", lineage.store_key(target_manifest(cfg)))
+    up to 0.011 per domain, so every one of its shipped target runs was recomputed there. Keyed by the sweep
+    (its base and measurement settings), the target pools' draw (pool_factor, state_seed) and the code that
+    measures them (lineage `states`); a state's pins name its record."""
+    return RunStore(path(cfg, "out") / "states", lineage.store_key(state_manifest(cfg)))
+
+
+def state_manifest(cfg: DictConfig) -> dict:
+    spec = {"sweep": sweep_spec(cfg), "pool_factor": cfg.target.pool_factor, "state_seed": cfg.target.state_seed}
+    return lineage.manifest(spec, "states")
 
 
 def state_id(cfg: DictConfig, name: str) -> int:
@@ -202,7 +208,7 @@ def measured_state(world: World, scorer, name: str, pool: dict, log=print) -> di
     cfg = world.cfg
     store, rid = state_store(cfg), state_id(cfg, name)
     if not store.done(rid):
-        lineage.write_manifest(store.dir / "manifest.json", target_manifest(cfg))
+        lineage.write_manifest(store.dir / "manifest.json", state_manifest(cfg))
         log(f"target state {name}: measuring its pool's covariates")
         store.write(rid, {"run_id": rid, "state": name, **measure_pool(world, scorer, pool, rng_for(cfg, 6))})
     row = store.read(rid).iloc[0].to_dict()
