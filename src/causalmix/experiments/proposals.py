@@ -6,8 +6,9 @@ CPU). Measured on the shipped `cpu` runs (2026-11-30): moving every number of th
 in 10^12 moved CausalMix-A's mixture in all four target states, by up to 0.012 per domain, and one
 ablation's (half_runs, scarce_bible) by 0.11. CausalMix-A's step follows the forest's effect estimates
 continuously, and a tree's split that flips moves them by a step. So on another CPU the methods would
-propose slightly different mixtures, and every target run of those mixtures would be trained again: on a
-Zen 3 without bf16 instructions, `make book` from the shipped results recomputed 36 of them.
+propose other mixtures, and every target run of those mixtures would be trained again: on a Zen 3 without
+bf16 instructions, `make book` from the shipped results trained CausalMix-A's 12 again (4 states x 3 seeds;
+four ablations moved too, by up to 0.15 per domain).
 
 A proposal is reused only under the same key, as runs are: the config values that decide it
 (`_settings`), the exact inputs (the sweep's runs, and the state's measured covariates and natural
