@@ -137,7 +137,8 @@ PRODUCERS = {
                                       "experiments.grid:points", "experiments.grid:trials")),   # Grid's proxy trials
     # what the methods see of a target pool: its measured covariates (target.measured_state)
     "states": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:state_id",
-                                        "experiments.target:measured_state")),
+                                        "experiments.target:measured_state",
+                                        "experiments.target:stored_state")),
     # the methods' proposed mixtures (experiments/proposals.py): the fits and policies, imported lazily by target.py
     "proposals": (("causal.estimator", "causal.policy", "causal.baselines", "causal.dmo"),
                   tuple(f"experiments.target:{f}" for f in ("covariate_columns", "fit_effect_model", "fit_methods",

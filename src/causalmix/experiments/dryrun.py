@@ -116,10 +116,10 @@ def _target_reuse(cfg: DictConfig) -> str | None:
     from causalmix.experiments import ablations as ab, proposals
     from causalmix.experiments.grid import grid_store, pick
     from causalmix.experiments.sweep import run_sweep
-    from causalmix.experiments.target import same_mixture, state_id, state_store, target_state
-    sweep, states = store_for(cfg), state_store(cfg)
-    if not all(sweep.done(i) for i in range(cfg.sweep.n_runs)) or \
-            not all(states.done(state_id(cfg, n)) for n in cfg.target.states):
+    from causalmix.experiments.target import same_mixture, stored_state, target_state
+    sweep = store_for(cfg)
+    covariates = {n: stored_state(cfg, n) for n in cfg.target.states}
+    if not all(sweep.done(i) for i in range(cfg.sweep.n_runs)) or None in covariates.values():
         return None
     runs = run_sweep(cfg, log=lambda *a: None)            # every run stored: read back, nothing trained
     trials = grid_store(cfg).load() if "grid" in cfg.target.methods and grid_store(cfg).dir.is_dir() else None
@@ -127,9 +127,7 @@ def _target_reuse(cfg: DictConfig) -> str | None:
     want = {"main": 0, "ablations": 0}
     have = {"main": 0, "ablations": 0}
     for name in cfg.target.states:
-        covs = states.read(state_id(cfg, name)).iloc[0].to_dict()
-        covs = {k: float(v) for k, v in covs.items() if k not in ("run_id", "state")}
-        digest = proposals.inputs_digest(runs, covs, composition(target_state(cfg, name)))
+        digest = proposals.inputs_digest(runs, covariates[name], composition(target_state(cfg, name)))
         for what in ("main", "ablations"):
             st = proposals.store(cfg, what)
             rid = proposals.record_id(name, digest)
@@ -143,11 +141,11 @@ def _target_reuse(cfg: DictConfig) -> str | None:
                 if t is None or t.empty:
                     return None
                 mixes["grid"] = pick(cfg, t)[1]
-            jobs = [(m, mix, int(cfg.target.seeds if what == "main" else ab.seeds_of(cfg, m))) for m, mix in mixes.items()]
             if what == "main":
                 base = mixes.get(ab.BASE)
-            elif base is not None:      # each variant's seed count also runs CausalMix-S (ablations.run)
-                jobs += [(ab.BASE, base, n) for n in sorted({n for _, _, n in jobs} - {int(cfg.target.seeds)})]
+                jobs = [(m, mix, int(cfg.target.seeds)) for m, mix in mixes.items()]
+            else:               # what ablations.run trains: each variant beside CausalMix-S on its seeds
+                jobs = [(m, mix, n) for n, group in ab.seed_groups(cfg, base, mixes) for m, mix in group.items()]
             for m, mix, seeds in jobs:
                 for s in range(seeds):
                     want[what] += 1

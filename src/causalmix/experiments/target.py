@@ -204,13 +204,22 @@ def measured_state(world: World, scorer, name: str, pool: dict, log=print) -> di
     else measured and stored; always as read back from the store, so a fresh measurement and a reused one
     propose the same mixtures."""
     from causalmix.experiments.proxy import measure_pool
-    from causalmix.experiments.store import CHECK
     cfg = world.cfg
     store, rid = state_store(cfg), state_id(cfg, name)
     if not store.done(rid):
         lineage.write_manifest(store.dir / "manifest.json", state_manifest(cfg))
         log(f"target state {name}: measuring its pool's covariates")
         store.write(rid, {"run_id": rid, "state": name, **measure_pool(world, scorer, pool, rng_for(cfg, 6))})
+    return stored_state(cfg, name)
+
+
+def stored_state(cfg: DictConfig, name: str) -> dict | None:
+    """A target state's covariates as `state_store` holds them (None when not measured yet): what
+    measured_state returns, and what the dry run reads without building the world."""
+    from causalmix.experiments.store import CHECK
+    store, rid = state_store(cfg), state_id(cfg, name)
+    if not store.done(rid):
+        return None
     row = store.read(rid).iloc[0].to_dict()
     return {k: float(v) for k, v in row.items() if k not in ("run_id", "state", CHECK)}
 
