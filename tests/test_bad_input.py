@@ -123,6 +123,7 @@ CONFIG_CASES = [
     ("pretrain.precision=fp16", "pretrain.precision='fp16': expected one of ['fp32', 'bf16']"),
     ("target.precision=half", "target.precision='half': expected one of ['fp32', 'bf16']"),
     ("estimator.features=cube", "estimator.features='cube': expected linear or sqrt"),
+    ("policy.analytic_step=half", "policy.analytic_step='half': expected full or scaled"),
     ("estimator.training_set=[repetition,size]", "estimator.training_set=['repetition', 'size']: expected distinct "
      "terms from ['repetition', 'nl', 'hes', 'ws', 'dup', 'len', 'share']"),
 ]

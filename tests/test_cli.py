@@ -42,6 +42,16 @@ def test_fit_then_recommend_moves_toward_the_positive_domain(runs_csv):
     assert list(rec.columns) == ["a", "b", "c", "predicted_gain"]
     assert rec.b[1] > 1 / 3 + 0.05 and rec.b[0] < 1 / 3 - 0.05       # b up when x high, down when low
     assert rec.predicted_gain.min() > 0
+    # the analytic policy's two steps: the scaled one moves no more share than the full radius, the same way
+    moved = {}
+    for step in ("full", "scaled"):
+        r = cm("recommend", "--model", d / "model", "--state", d / "state.csv", "--reference-mixture", "equal",
+               "--radius", "0.2", "--step", step)
+        assert r.returncode == 0, r.stderr
+        moved[step] = pd.read_csv(pd.io.common.StringIO(r.stdout))[["a", "b", "c"]].to_numpy() - 1 / 3
+    tv = {k: 0.5 * abs(v).sum(axis=1) for k, v in moved.items()}
+    assert (tv["full"] > 0.2 - 1e-9).all() and (tv["scaled"] <= tv["full"] + 1e-9).all()
+    assert (moved["scaled"][:, 1] * moved["full"][:, 1] >= 0).all()
 
 
 @pytest.mark.parametrize("mutate, needle", [

@@ -92,6 +92,29 @@ def test_conservative_theta():
         conservative_theta(th, se, -1)
 
 
+def test_scaled_step_shrinks_with_the_evidence_the_threshold_removes():
+    w_ref = np.full(4, 0.25)
+    raw = np.array([1.0, 0.0, 0.0, 0.0])
+    # nothing shrunk: the scaled step is the full step
+    np.testing.assert_allclose(causalmix_analytic(raw, w_ref, 0.3, raw=raw), causalmix_analytic(raw, w_ref, 0.3))
+    # half of the return survives its threshold: half the share moves, in the same direction
+    w = causalmix_analytic(raw / 2, w_ref, 0.3, raw=raw)
+    assert tv_distance(w, w_ref) == pytest.approx(0.15) and w[0] > 0.25
+    # the only return above its threshold crossing it: the full step jumps by the whole radius (it moves all
+    # of it to whichever returns survive, however little of them survives), the scaled step by almost nothing
+    se = np.array([0.5, 0.5, 0.5, 0.5])
+    th_a, th_b = np.array([0.501, 0.0, 0.0, 0.0]), np.array([0.499, 0.0, 0.0, 0.0])
+    full = [causalmix_analytic(conservative_theta(t, se, 1.0), w_ref, 0.3) for t in (th_a, th_b)]
+    scaled = [causalmix_analytic(conservative_theta(t, se, 1.0), w_ref, 0.3, raw=t) for t in (th_a, th_b)]
+    assert np.abs(full[0] - full[1]).max() == pytest.approx(0.3)
+    assert np.abs(scaled[0] - scaled[1]).max() < 0.001
+    assert all(tv_distance(w, w_ref) <= 0.3 + 1e-12 for w in scaled)
+    # no evidence left: no move
+    np.testing.assert_allclose(causalmix_analytic(np.zeros(4), w_ref, 0.3, raw=raw), w_ref)
+    with pytest.raises(ConfigError, match="raw theta has 3 entries; expected 4"):
+        causalmix_analytic(raw, w_ref, 0.3, raw=raw[:3])
+
+
 class FakeModel:
     """Stands in for a fitted MixtureEffectModel: theta_A = +2 if x1 > 0.5 else -2, theta_B = 0."""
     treatment, others, covariates = ["A", "B", "C"], ["A", "B"], ["x1"]
@@ -124,6 +147,20 @@ def test_recommend_follows_state_dependent_return(policy):
     assert (rec.predicted_gain > 0).all()
 
 
+def test_recommend_scaled_step_moves_less_where_the_threshold_bites():
+    class Unsure(FakeModel):            # theta_A = +-2 with se 1.5: a quarter of it survives z = 1
+        def theta_stderr(self, X_df, at=None):
+            th, _ = super().theta_stderr(X_df)
+            return th, np.full_like(th, 1.5)
+    X = pd.DataFrame({"x1": [0.2, 0.9]})
+    ref = {"A": 0.3, "B": 0.3, "C": 0.4}
+    full = recommend(Unsure(), X, ref, radius=0.2, z=1.0)[["A", "B", "C"]].to_numpy()
+    scaled = recommend(Unsure(), X, ref, radius=0.2, z=1.0, step="scaled")[["A", "B", "C"]].to_numpy()
+    np.testing.assert_allclose(tv_distance(full, [0.3, 0.3, 0.4]), 0.2)
+    np.testing.assert_allclose(tv_distance(scaled, [0.3, 0.3, 0.4]), 0.2 * 0.5 / 2.0)
+    assert np.sign(scaled[:, 0] - 0.3).tolist() == np.sign(full[:, 0] - 0.3).tolist() == [-1, 1]
+
+
 def test_recommend_stays_put_without_evidence():
     class Noisy(FakeModel):
         def theta_stderr(self, X_df, at=None):
@@ -135,6 +172,8 @@ def test_recommend_stays_put_without_evidence():
         np.testing.assert_allclose(rec[["A", "B", "C"]].to_numpy(), [[0.3, 0.3, 0.4]] * 2, atol=1e-12)
     with pytest.raises(ConfigError, match="policy 'greedy'"):
         recommend(FakeModel(), X, "equal", policy="greedy")
+    with pytest.raises(ConfigError, match="analytic step 'half' unknown; expected one of full, scaled"):
+        recommend(FakeModel(), X, "equal", step="half")
     with pytest.raises(ConfigError, match="2 weights; expected 3"):
         recommend(FakeModel(), X, [0.5, 0.5])
 

@@ -3,7 +3,7 @@
   causalmix reproduce [--dry-run] [overrides...]   run every notebook through papermill, then build the book
   causalmix sweep [--dry-run] [overrides...]       the proxy sweep into the run store (skips finished runs)
   causalmix fit --runs R.csv --treatment A,B,C --covariates X1,X2 --outcome Y --out DIR
-  causalmix recommend --model DIR --state STATE.csv [--policy analytic|search] [--radius R]
+  causalmix recommend --model DIR --state STATE.csv [--policy analytic|search] [--radius R] [--step full|scaled]
   causalmix regmix --ratios R.csv --metrics M.csv --target COL [--predict T.csv --out P.csv]
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _fit(a):
 def _recommend(a):
     from causalmix.causal.policy import main_recommend
     main_recommend(a.model, a.state, policy=a.policy, radius=a.radius, reference_mixture=a.reference_mixture,
-                   z=a.z, floor=a.floor)
+                   z=a.z, floor=a.floor, step=a.step)
 
 
 def _regmix(a):
@@ -98,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-mixture", default="mean", help="mean | equal | path to a one-row CSV")
     s.add_argument("--z", type=float, default=1.0, help="conservative shrinkage in standard errors")
     s.add_argument("--floor", type=float, default=0.0, help="minimum share per domain")
+    s.add_argument("--step", default="full", choices=["full", "scaled"],
+                   help="analytic policy: move the full radius, or scale it by the returns the shrinkage leaves")
     s.set_defaults(fn=_recommend)
     s = sub.add_parser("regmix", help="RegMix: LightGBM on the mixture alone")
     s.add_argument("--ratios", required=True)

@@ -202,6 +202,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.policy.reference_mixture not in ("natural", "equal", "mean"):
         raise ConfigError(f"policy.reference_mixture={cfg.policy.reference_mixture!r}: expected natural, equal or mean")
     _number(cfg, "policy.radius", 0, 1)
+    if OmegaConf.select(cfg, "policy.analytic_step", default="full") not in ("full", "scaled"):
+        raise ConfigError(f"policy.analytic_step={cfg.policy.analytic_step!r}: expected full or scaled")
     _number(cfg, "policy.z", 0, float("inf"))
     floor = OmegaConf.select(cfg, "policy.floor")
     if not _is_number(floor) or not 0 <= floor < 1 / len(domains):

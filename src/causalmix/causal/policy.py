@@ -12,6 +12,11 @@ CausalMix-A (analytic). With theta_full the K-vector of marginal returns (0 at t
 step along the simplex-tangent gradient d = theta_full - mean(theta_full), scaled so the step
 moves exactly `radius` of share:  w = w_ref + radius * d / tv(d, 0); then Euclidean-project onto
 {w >= floor, sum w = 1} and, if projection pushed it past the radius, shrink it back towards w_ref.
+With `step="scaled"` the step moves radius * tv(d) / tv(d_raw) instead, d_raw the direction of the returns
+before the conservative shrinkage below: the less of the evidence survives the shrinkage, the shorter the
+step, so the mixture is continuous in theta and its standard errors. The full step is not: when only one or
+two returns survive their threshold the whole radius goes to them, and which survive flips with the forest's
+seed (book/method.md measures both).
 
 CausalMix-S (search). Score many candidate mixtures inside the trust region with a predicted
 outcome/gain and keep the best (or the mean of the top_k). `recommend` scores with a lower
@@ -31,6 +36,7 @@ import pandas as pd
 from causalmix.errors import ConfigError
 
 POLICIES = ("analytic", "search")
+STEPS = ("full", "scaled")      # CausalMix-A's step length: always the radius, or scaled by the surviving evidence
 
 
 def tv_distance(w, w_ref):
@@ -84,11 +90,13 @@ def _shrink_into(W, w_ref, radius):
     return w_ref + s[:, None] * (W - w_ref)
 
 
-def causalmix_analytic(theta_full, w_ref, radius, floor=0.0):
+def causalmix_analytic(theta_full, w_ref, radius, floor=0.0, raw=None):
     """CausalMix-A: one tangent-gradient step of total share `radius`, projected, kept in the region.
 
     theta_full (K,) holds marginal returns with 0 at the reference domain; only differences between
-    domains matter (the step uses theta_full - mean). A zero direction returns w_ref unchanged."""
+    domains matter (the step uses theta_full - mean). A zero direction returns w_ref unchanged. With `raw`
+    (the returns before conservative shrinkage) the step's share is radius * tv(d) / tv(d_raw), at most the
+    radius (step="scaled" in the module docstring)."""
     w_ref = _check_ref(w_ref, radius, floor)
     th = np.asarray(theta_full, dtype=float).ravel()
     if th.shape != w_ref.shape:
@@ -97,6 +105,11 @@ def causalmix_analytic(theta_full, w_ref, radius, floor=0.0):
     size = tv_distance(d, 0.0)
     if size < 1e-12 or radius == 0:
         return w_ref.copy()
+    if raw is not None:
+        r = np.asarray(raw, dtype=float).ravel()
+        if r.shape != w_ref.shape:
+            raise ConfigError(f"raw theta has {r.size} entries; expected {w_ref.size} (one per domain)")
+        radius = radius * size / max(tv_distance(r - r.mean(), 0.0), size)
     w = project_to_simplex(w_ref + radius * d / size, floor)
     return _shrink_into(w, w_ref, radius)[0]
 
@@ -190,10 +203,11 @@ def resolve_reference(model, w_ref):
 
 
 def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, floor=0.0,
-              n_candidates=4096, seed=0, top_k=1):
+              n_candidates=4096, seed=0, top_k=1, step="full"):
     """One recommended mixture per row of X_df: the K treatment columns + predicted_gain.
 
-    analytic: CausalMix-A on conservative_theta(theta, stderr, z).
+    analytic: CausalMix-A on conservative_theta(theta, stderr, z); step="scaled" shortens its step by the
+              share of the returns the shrinkage leaves (causalmix_analytic's `raw`).
     search:   CausalMix-S maximizing the gain's lower bound theta.dphi - z*||stderr*dphi||_2 (dphi = dT' for
               linear features; see estimator.MixtureEffectModel.gain_bound).
     predicted_gain is the point estimate of the gain of w over w_ref (improvement units, see estimator)."""
@@ -201,6 +215,7 @@ def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, f
         raise ConfigError(f"policy {policy!r} unknown; expected one of {', '.join(POLICIES)}")
     if z < 0:
         raise ConfigError(f"conservatism z={z}; expected >= 0")
+    check_step(step)
     w0 = _check_ref(resolve_reference(model, w_ref), radius, floor)
     theta, se = model.theta_stderr(X_df, at=w0)      # marginal returns at the reference mixture
     oth = [model.treatment.index(c) for c in model.others]
@@ -210,7 +225,11 @@ def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, f
         if policy == "analytic":
             tc = np.zeros(len(w0))
             tc[oth] = conservative_theta(theta[i], se[i], z)
-            w = causalmix_analytic(tc, w0, radius, floor)
+            raw = None
+            if step == "scaled":
+                raw = np.zeros(len(w0))
+                raw[oth] = theta[i]
+            w = causalmix_analytic(tc, w0, radius, floor, raw=raw)
         else:
             def score(C, x=x):
                 return model.gain_bound(x, C, w0, z)[1]
@@ -219,10 +238,16 @@ def recommend(model, X_df, w_ref="mean", policy="analytic", radius=0.3, z=1.0, f
     return pd.DataFrame(rows, columns=model.treatment + ["predicted_gain"], index=X_df.index)
 
 
-def check_options(policy, radius, z, floor, k=None):
+def check_step(step):
+    if step not in STEPS:
+        raise ConfigError(f"analytic step {step!r} unknown; expected one of {', '.join(STEPS)}")
+
+
+def check_options(policy, radius, z, floor, k=None, step="full"):
     """The policy's knobs, checked before a model is loaded (k = number of domains, once known)."""
     if policy not in POLICIES:
         raise ConfigError(f"policy {policy!r} unknown; expected one of {', '.join(POLICIES)}")
+    check_step(step)
     check_radius(radius)
     if not np.isfinite(z) or z < 0:
         raise ConfigError(f"conservatism z={z}; expected >= 0")
@@ -232,14 +257,14 @@ def check_options(policy, radius, z, floor, k=None):
 
 
 def main_recommend(model, state, policy="analytic", radius=0.3, reference_mixture="mean",
-                   out=sys.stdout, z=1.0, floor=0.0, seed=0):
+                   out=sys.stdout, z=1.0, floor=0.0, seed=0, step="full"):
     """`causalmix recommend`: model dir + STATE.csv (covariate columns) -> CSV of mixtures on `out`
     (a file object or a path). Every input is checked before any effect is computed."""
     from causalmix.causal.estimator import MixtureEffectModel, read_table
     from causalmix.causal.tables import require_rows
-    check_options(policy, radius, z, floor)
+    check_options(policy, radius, z, floor, step=step)
     m = MixtureEffectModel.load(model)
-    check_options(policy, radius, z, floor, k=len(m.treatment))
+    check_options(policy, radius, z, floor, k=len(m.treatment), step=step)
     st = read_table(state, "state")
     where = f"state file {str(state)!r}"
     missing = [c for c in m.inputs if c not in st.columns]
@@ -250,7 +275,7 @@ def main_recommend(model, state, policy="analytic", radius=0.3, reference_mixtur
     m._X(st, where)  # non-numeric cells, NaN/inf: named with their row
     m._pool(st, len(st), where)
     w_ref = resolve_reference(m, reference_mixture)
-    rec = recommend(m, st, w_ref, policy=policy, radius=radius, z=z, floor=floor, seed=seed)
+    rec = recommend(m, st, w_ref, policy=policy, radius=radius, z=z, floor=floor, seed=seed, step=step)
     if isinstance(out, str):
         rec.to_csv(out, index=False)
     else:

@@ -131,7 +131,8 @@ def propose(cfg: DictConfig, runs: pd.DataFrame, domains: list[str], target_covs
             p = cfg.policy
             rec = recommend(model, X, np.array([ref[d] for d in domains]),
                             policy="analytic" if m == "causalmix_a" else "search", radius=p.radius, z=p.z,
-                            floor=p.floor, n_candidates=p.search_candidates, seed=cfg.seed)
+                            floor=p.floor, n_candidates=p.search_candidates, seed=cfg.seed,
+                            step=p.get("analytic_step", "full"))
             out[m] = {d: float(rec.iloc[0][f"w_{d}"]) for d in domains}
             info[m] = float(rec.iloc[0]["predicted_gain"])
     return out, info
