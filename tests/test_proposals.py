@@ -40,7 +40,8 @@ def test_a_proposal_is_fitted_once_and_read_back_exactly(tmp_path):
     # the run order does not matter; the config that decides a proposal does, and the ablations have their own
     assert proposals.inputs_digest(runs.iloc[::-1], covs, nat) == digests["drawn"]
     assert proposals.store(compose([f"paths.out={tmp_path}", "policy.radius=0.2"])).dir != proposals.store(cfg).dir
-    assert proposals.store(compose([f"paths.out={tmp_path}", "policy.analytic_step=scaled"])).dir != proposals.store(cfg).dir
+    scaled = compose([f"paths.out={tmp_path}", "policy.analytic_step=scaled"])
+    assert proposals.store(scaled).dir != proposals.store(cfg).dir
     assert proposals.store(compose([f"paths.out={tmp_path}", "target.seeds=9"])).dir == proposals.store(cfg).dir
     assert proposals.store(cfg, "ablations").dir.parent.parent.name == "ablations"
     seeds = compose([f"paths.out={tmp_path}", "ablations.variants.no_covariates.seeds=9"])

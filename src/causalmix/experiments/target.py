@@ -181,13 +181,14 @@ def target_state(cfg: DictConfig, name: str) -> dict:
 
 
 def state_store(cfg: DictConfig) -> RunStore:
-    """What the methods see of each target pool, its measured covariates: one record per state. Measured once and kept (and shipped with the target runs) rather than measured again
-    on every machine: the measurement runs the proxy base in bf16, which rounds differently on another CPU
-    (by up to 2e-5, relative), and a covariate that crosses one of the causal forest's split points changes
-    its effect estimates by a step. On a Zen 3 without bf16 instructions that moved CausalMix-A's mixture by
-    up to 0.011 per domain, so every one of its shipped target runs was recomputed there. Keyed by the sweep
-    (its base and measurement settings), the target pools' draw (pool_factor, state_seed) and the code that
-    measures them (lineage `states`); a state's pins name its record."""
+    """What the methods see of each target pool, its measured covariates: one record per state. Measured once
+    and kept (and shipped with the target runs) rather than measured again on every machine: the measurement
+    runs the proxy base in bf16, which rounds differently on another CPU (by up to 2e-5, relative), and a
+    covariate that crosses one of the causal forest's split points changes its effect estimates by a step. On a
+    Zen 3 without bf16 instructions that moved CausalMix-A's mixture by up to 0.011 per domain, so every one of
+    its shipped target runs was recomputed there. Keyed by the sweep (its base and measurement settings), the
+    target pools' draw (pool_factor, state_seed) and the code that measures them (lineage `states`); a state's
+    pins name its record."""
     return RunStore(path(cfg, "out") / "states", lineage.store_key(state_manifest(cfg)))
 
 
