@@ -1,4 +1,6 @@
-# Two entry points: `make test` and `make book ARGS="<hydra overrides>"`.
+# Two entry points: `make test` and `make book ARGS="<hydra overrides>"`. `make verify` recomputes a sample of
+# the shipped results (tests marked `verify`: a shipped block trained again, the shipped proxy base pretrained
+# again); CI (.ci/run) runs `make test`, then `make verify`.
 # Set-up is stamped: a second run reinstalls nothing unless requirements.lock or pyproject.toml changed.
 
 SHELL := bash
@@ -16,7 +18,7 @@ TEST_WORKERS ?= auto
 # that harmless line (pipefail keeps pip's exit status; errors and other warnings still show).
 QUIET  := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup test book bench lock clean-book lab mathjax
+.PHONY: setup test verify book bench lock clean-book lab mathjax
 
 setup: $(STAMP)
 	$(BIN)/python -m causalmix.data.corpus fetch
@@ -31,7 +33,10 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not verify" tests
+
+verify: setup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m verify tests
 
 book: setup
 	$(BIN)/causalmix reproduce $(ARGS)

@@ -5,7 +5,8 @@ honest if (a) they sit under the key the current config and code compute, with n
 them, (b) a shipped block chosen at random, trained again as the same stack, gives the shipped numbers
 within the tolerance that `causalmix.experiments.shipped` states (to the bit on the CPU that made it), and
 (c) the book on them trains nothing, on any CPU: the target states' covariates and the methods' proposals
-are kept too (experiments/proposals.py)."""
+are kept too (experiments/proposals.py). (b) and the base's pretraining again are marked `verify`: `make verify`
+runs them, `make test` the rest (CI runs both)."""
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,7 @@ def test_shipped_bases_are_the_ones_this_code_keys(cfg):
 
 
 @pytest.mark.slow
+@pytest.mark.verify
 def test_the_shipped_proxy_base_is_what_this_code_pretrains(cfg):
     lines = []
     assert shipped.verify_base(cfg, "proxy", log=lines.append) == []
@@ -93,6 +95,7 @@ def test_the_shipped_sweeps_are_complete(cfg):
 
 
 @pytest.mark.slow
+@pytest.mark.verify
 @pytest.mark.parametrize("verify", [shipped.verify, shipped.verify_long_cot], ids=["sweep", "long_cot"])
 def test_a_random_shipped_block_recomputes_within_tolerance(cfg, verify):
     """A random shipped block, trained again as the same stack (a run retrained alone rounds differently)."""
