@@ -118,6 +118,7 @@ CONFIG_CASES = [
     # estimator settings that would only fail after the sweep
     ("estimator.n_estimators=10", "estimator.n_estimators=10: expected a multiple of 4 (econml's subforests)"),
     ("estimator.cv=1", "estimator.cv=1: expected at least 2 cross-fitting folds"),
+    ("estimator.nuisance_trees=0", "estimator.nuisance_trees=0: expected a positive integer"),
     ("estimator.model_y=xgb", "estimator.model_y='xgb': expected one of ['rf', 'gbr', 'lasso', 'ridge']"),
     ("estimator.covariates=[]", "estimator.covariates=[]: expected at least one covariate name or glob"),
     ("pretrain.precision=fp16", "pretrain.precision='fp16': expected one of ['fp32', 'bf16']"),

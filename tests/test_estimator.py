@@ -138,6 +138,12 @@ def test_validate_runs_errors(runs):
     _err(bad, r"'score' has NaN/inf at row 2")
 
 
+def test_nuisance_trees_size_the_cross_fitted_nuisance_forests(runs):
+    m = fit("causal_forest", nuisance_trees=12).fit(runs, "score")
+    sizes = [len(f.estimators_) for fits in (m.est_.models_y, m.est_.models_t) for per_iter in fits for f in per_iter]
+    assert len(sizes) == 2 * 3 and set(sizes) == {12}    # outcome and treatment models, one per cross-fitting fold
+
+
 def test_constructor_errors():
     with pytest.raises(ConfigError, match="reference domain 'Z'"):
         MixtureEffectModel(DOMAINS, ["x1"], reference="Z")
@@ -147,6 +153,8 @@ def test_constructor_errors():
         MixtureEffectModel(DOMAINS, ["x1"], model_y="xgb")
     with pytest.raises(ConfigError, match="multiple of 4"):
         MixtureEffectModel(DOMAINS, ["x1"], n_estimators=10)
+    with pytest.raises(ConfigError, match=r"nuisance_trees=0; expected a positive integer"):
+        MixtureEffectModel(DOMAINS, ["x1"], nuisance_trees=0)
     with pytest.raises(ConfigError, match="not fitted"):
         MixtureEffectModel(DOMAINS, ["x1"]).theta(STATES)
 

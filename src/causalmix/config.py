@@ -140,7 +140,7 @@ def validate(cfg: DictConfig) -> None:
                 "pretrain.batch_size", "proxy.samples", "proxy.batch_size", "sweep.n_runs",
                 "target.pool_factor", "target.sample_factor", "target.seeds", "target.batch_size",
                 "model.context", "baselines.regmix.n_samples", "baselines.regmix.top_k",
-                "estimator.cv", "estimator.n_estimators", "estimator.min_samples_leaf",
+                "estimator.cv", "estimator.n_estimators", "estimator.min_samples_leaf", "estimator.nuisance_trees",
                 "policy.search_candidates", "threads", "power.pairs", "reproduce.jobs"):
         _positive(cfg, key)
     if not isinstance(cfg.power.seeds, int) or isinstance(cfg.power.seeds, bool) or cfg.power.seeds < 2:

@@ -113,8 +113,9 @@ def validate_runs(df, treatment, covariates, outcome, min_rows=10, where="runs t
         require_varying(T[:, j], c, where, "treatment")
 
 
-def _nuisance(kind, multi, random_state, n_jobs):
-    """Small sklearn regressors: big enough for ~10 covariates, small enough to fit in seconds."""
+def _nuisance(kind, multi, random_state, n_jobs, trees=100):
+    """Small sklearn regressors: big enough for ~10 covariates, small enough to fit in seconds. `trees`: the
+    forest's trees (rf) or boosting rounds (gbr)."""
     from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
     from sklearn.linear_model import LassoCV, RidgeCV
     from sklearn.multioutput import MultiOutputRegressor
@@ -122,12 +123,12 @@ def _nuisance(kind, multi, random_state, n_jobs):
     from sklearn.preprocessing import StandardScaler
 
     if kind == "rf":  # RandomForest handles multi-output natively
-        return RandomForestRegressor(n_estimators=100, min_samples_leaf=5, max_features=0.5,
+        return RandomForestRegressor(n_estimators=int(trees), min_samples_leaf=5, max_features=0.5,
                                      random_state=random_state, n_jobs=n_jobs)
     if kind == "ridge":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
     if kind == "gbr":
-        m = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.05,
+        m = GradientBoostingRegressor(n_estimators=int(trees), max_depth=3, learning_rate=0.05,
                                       subsample=0.8, random_state=random_state)
     elif kind == "lasso":
         m = make_pipeline(StandardScaler(), LassoCV(cv=3, random_state=random_state))
@@ -142,7 +143,8 @@ class MixtureEffectModel:
 
     def __init__(self, treatment, covariates, reference=None, estimator="causal_forest",
                  model_y="rf", model_t="rf", cv=3, n_estimators=400, min_samples_leaf=5,
-                 max_depth=None, honest=True, random_state=0, n_jobs=1, features="linear", training_set=()):
+                 max_depth=None, honest=True, random_state=0, n_jobs=1, features="linear", training_set=(),
+                 nuisance_trees=100):
         self.treatment = list(treatment)
         self.covariates = list(covariates)
         if len(self.treatment) < 2:
@@ -162,6 +164,8 @@ class MixtureEffectModel:
             raise ConfigError(f"n_estimators={n_estimators} must be a multiple of 4 (econml subforest size)")
         if int(cv) < 2:
             raise ConfigError(f"cv={cv}; expected at least 2 cross-fitting folds")
+        if isinstance(nuisance_trees, bool) or int(nuisance_trees) != nuisance_trees or int(nuisance_trees) < 1:
+            raise ConfigError(f"nuisance_trees={nuisance_trees!r}; expected a positive integer")
         if features not in FEATURES:
             raise ConfigError(f"features {features!r} unknown; expected one of {', '.join(FEATURES)}")
         training_set = [training_set] if isinstance(training_set, str) else list(training_set or ())
@@ -174,7 +178,8 @@ class MixtureEffectModel:
         self.options = dict(estimator=estimator, model_y=model_y, model_t=model_t, cv=int(cv),
                             n_estimators=int(n_estimators), min_samples_leaf=int(min_samples_leaf),
                             max_depth=max_depth, honest=bool(honest), random_state=int(random_state),
-                            n_jobs=int(n_jobs), features=features, training_set=training_set)
+                            n_jobs=int(n_jobs), features=features, training_set=training_set,
+                            nuisance_trees=int(nuisance_trees))
         self.others = [c for c in self.treatment if c != self.reference]  # T' columns, in order
         self.est_ = None
         self.pool_stats_ = {}   # training-set terms: {prefix: [means, sds]} per domain, from the fitted runs
@@ -184,8 +189,9 @@ class MixtureEffectModel:
         from econml.dml import CausalForestDML, LinearDML
         o = self.options
         multi = len(self.others) > 1
-        my = _nuisance(o["model_y"], False, o["random_state"], o["n_jobs"])
-        mt = _nuisance(o["model_t"], multi, o["random_state"], o["n_jobs"])
+        trees = o.get("nuisance_trees", 100)   # models saved before the option had 100
+        my = _nuisance(o["model_y"], False, o["random_state"], o["n_jobs"], trees)
+        mt = _nuisance(o["model_t"], multi, o["random_state"], o["n_jobs"], trees)
         feat = {"treatment_featurizer": SqrtShares()} if self.features == "sqrt" and not self.terms else {}
         if o["estimator"] == "linear":
             return LinearDML(model_y=my, model_t=mt, discrete_treatment=False, cv=o["cv"],

@@ -62,7 +62,8 @@ def fit_effect_model(cfg: DictConfig, runs: pd.DataFrame, domains: list[str]):
                                model_t=e.model_t, cv=e.cv, n_estimators=e.n_estimators,
                                min_samples_leaf=e.min_samples_leaf, max_depth=e.max_depth, honest=e.honest,
                                random_state=cfg.seed, features=e.get("features", "linear"),
-                               training_set=list(e.get("training_set") or []))
+                               training_set=list(e.get("training_set") or []),
+                               nuisance_trees=e.get("nuisance_trees", 100))
     return model.fit(runs, e.outcome)
 
 
