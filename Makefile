@@ -33,10 +33,10 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not verify" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not verify" --durations=12 tests
 
 verify: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m verify tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m verify --durations=3 tests
 
 book: setup
 	$(BIN)/causalmix reproduce $(ARGS)
