@@ -107,6 +107,16 @@ def test_a_random_shipped_block_recomputes_within_tolerance(cfg, verify):
         assert any(f"run {rid}: matches" in line for line in lines)
 
 
+def test_ci_runs_the_recomputation_that_make_test_leaves_out():
+    """`make test` deselects the tests marked verify, so CI (.ci/run) must run `make verify` after it, or no CI
+    run would train a shipped block again."""
+    make = (REPO_ROOT / "Makefile").read_text()
+    assert '-m "not verify"' in make and "-m verify" in make
+    steps = [ln.strip() for ln in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
+    assert "make test" in steps and "make verify" in steps and steps.index("make verify") > steps.index("make test")
+
+
 def test_compare_names_the_value_and_by_how_much():
     shipped_row = {"avg_dev": 40.0, "acc_news": 30.0, "w_news": 0.25, "train_loss": 1.0}
     assert shipped.compare(shipped_row, {"avg_dev": 40.5, "acc_news": 33.0, "w_news": 0.25, "train_loss": 9.0}) == []
