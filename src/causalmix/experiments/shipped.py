@@ -29,14 +29,15 @@ check keeps what it can honestly ask. Measured on 2026-11-30, a Zen 3 without bf
 Zen 4 (avx512_bf16) that made the shipped runs: the covariates a run measures with the shipped base moved by
 up to 2.4e-5 (relative, over the sweep's 128 runs), so everything before training is compared within
 `before_training_elsewhere` (2e-4) there. A trained run's scores move with the last bit: over 5 proxy blocks
-(40 runs) one run's AvgDev by up to 1.0 and one domain by up to 5.3 points (run 234's bible, which failed a
-CI run against the per-run tolerances), but a block's mean over its 8 runs by at most 0.14 AvgDev, 0.94 on a
+(40 runs) one run's AvgDev by up to 1.0 and one domain by up to 5.3 points (run 234's bible, which failed a CI
+run against the per-run tolerances), but a block's mean over its 8 runs by at most 0.14 AvgDev, 0.94 on a
 domain and 0.0004 margin. A later CI run on a Zen 3 (2026-11-30) moved the mean of block 104-111 by 0.54
 AvgDev, beyond the 0.5 then allowed: 0.9 of the SD of the mean difference between two blocks trained with
 independent seeds. So a block's runs can diverge there about as far as runs trained with another seed, and the
-block tolerance is now 3.5 such SDs (`_BLOCK`); a long-CoT run, scored by greedy decoding, moved by up to 2.9 AvgDev points, and 5
-of 16 runs by 5 to 7 points on one domain. So elsewhere a block's trained scores are compared by their mean
-over the block (`block`, `block_long_cot`), and each run's own AvgDev, shipped and recomputed, is logged.
+block tolerance is now 3.5 such SDs (`_BLOCK`). A long-CoT run, scored by greedy decoding, moved by up to 2.9
+AvgDev points, and 5 of 16 runs by 5 to 7 points on one domain. So elsewhere a block's trained scores are
+compared by their mean over the block (`block`, `block_long_cot`), and each run's own AvgDev, shipped and
+recomputed, is logged.
 
     python -m causalmix.experiments.shipped [--blocks N] [--seed S] [--base proxy|target] [hydra overrides]
 """
