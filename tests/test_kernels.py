@@ -58,14 +58,19 @@ def test_a_widened_matmul_is_the_rounded_fp32_product_and_its_gradients_round_to
 
 
 def test_the_route_can_be_turned_off_and_on_again():
-    with kernels.routed(False):
-        assert kernels.route() in ("native", "fp32")   # off: the environment decides again
+    def routed_matmuls() -> int:
         before = kernels.calls
         with autocast("cpu", "bf16"):
-            torch.mm(torch.randn(2, 2), torch.randn(2, 2))
-        assert kernels.calls == before
+            out = torch.mm(torch.randn(2, 2), torch.randn(2, 2))
+        assert out.dtype == torch.bfloat16               # autocast's rule either way
+        return kernels.calls - before
+    installed = kernels._lib is not None
+    with kernels.routed(False):
+        assert routed_matmuls() == 0                      # torch's own bf16 kernel
     with kernels.routed(True):
-        assert kernels.route() == "fp32"
+        assert routed_matmuls() == 1 and kernels.route() == "fp32"
+    assert (kernels._lib is not None) == installed       # the process's choice is back
+    assert routed_matmuls() == (1 if installed else 0)
 
 
 def test_the_route_follows_the_cpu_unless_overridden(monkeypatch):
