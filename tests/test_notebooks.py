@@ -66,6 +66,9 @@ def test_headline_numbers_land_in_results_json(smoke_book):
     assert all(len(v) == 4 for v in doc["ablations"].values())
     assert set(doc["retest"]) == {"avg_dev", "avg_margin"} and doc["retest"]["avg_dev"]["runs"] == 8   # smoke's power.retest
     assert all(0 <= r["ceiling"] <= 1 and r["seed_sd"] >= 0 for r in doc["retest"].values())
+    assert set(doc["pool_retest"]) == {"avg_dev", "avg_margin"} and doc["pool_retest"]["avg_dev"]["runs"] == 8   # smoke's
+    assert all(r["ceiling_ci"][0] <= r["ceiling"] <= r["ceiling_ci"][1] and r["pool_sd"] >= 0 for r in doc["pool_retest"].values())
+    assert all(-1 <= r["covariates_r"] <= 1 and 0 <= r["covariates_p"] <= 1 for r in doc["pool_retest"].values())
     timings = json.loads((run_dir / "timings.json").read_text())
     assert set(timings["stages_s"]) >= {"02_proxy_sweep", "04_main_results", "book_build"}
 

@@ -102,13 +102,64 @@ def test_retest_summary_recovers_a_known_seed_noise():
     assert abs(r["ceiling rho"] - np.sqrt(1 - 1 / 10)) < 0.03       # total variance 9 + 1
 
 
+def test_pool_retest_draws_a_new_pool_at_the_runs_own_state_and_is_stored(tiny_cfg):
+    """The fresh-pool retest keeps each run's latent state and mixture but draws its pool again: the measured
+    covariates move, the state columns do not; it is stored and reused; a runs table whose states are not this
+    config's is refused in one line."""
+    from causalmix.errors import ConfigError
+    from causalmix.experiments.sweep import run_sweep
+    runs = run_sweep(tiny_cfg, log=lambda *_: None)
+    world, base = build_world(tiny_cfg), base_model(tiny_cfg, "proxy", log=lambda *_: None)
+    store, said = power.pool_retest_store(tiny_cfg), []
+    assert store.dir != power.retest_store(tiny_cfg).dir
+    fresh = power.pool_retest(world, base, runs, 3, store=store, log=said.append)
+    assert fresh.run_id.tolist() == [0, 1, 2]
+    assert said == ["pool retest: 3 of 3 sweep runs to train again on a fresh pool, 0 reused"]
+    first = runs.set_index("run_id").loc[fresh.run_id]
+    w = [c for c in runs.columns if c.startswith("w_")]
+    state = [c for c in runs.columns if c.startswith("state_")]
+    assert state and np.array_equal(first[w].to_numpy(), fresh[w].to_numpy())
+    assert np.array_equal(first[state].to_numpy(), fresh[state].to_numpy())       # the same latent state ...
+    pooled = ["pool_nl", "pool_hes"] + [c for c in runs.columns if c.startswith("nl_")]
+    assert (first[pooled].to_numpy() != fresh[pooled].to_numpy()).any(axis=1).all()   # ... measured on another pool
+    mtimes = {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")}
+    said.clear()
+    pd.testing.assert_frame_equal(power.pool_retest(world, base, runs, 3, store=store, log=said.append), fresh)
+    assert not said and {f: f.stat().st_mtime_ns for f in store.dir.glob("run_*.csv")} == mtimes   # reused
+    with pytest.raises(ConfigError, match="power.pool_retest=4: the sweep holds only 3 runs"):
+        power.pool_retest(world, base, runs, 4)
+    other = runs.assign(state_noise_news=runs.state_noise_news + 0.01)
+    with pytest.raises(ConfigError, match="pool retest: run 0's state redrawn differs from the sweep's record"):
+        power.pool_retest(world, base, other, 1)
+
+
+def test_pool_summary_separates_the_pool_draw_from_the_seed():
+    """Simulated: outcome = state effect (SD 3) + pool draw (SD 1.2, shared by the sweep run and its same-pool
+    retrain) + seed (SD 1). The summary recovers both SDs and the ceiling sqrt(1 - (1.2^2 + 1) / total)."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    f, pool = rng.normal(40, 3.0, n), rng.normal(0, 1.2, n)
+    ids = {"run_id": range(n)}
+    runs = pd.DataFrame({**ids, "avg_dev": f + pool + rng.normal(0, 1.0, n)})
+    again = pd.DataFrame({**ids, "avg_dev": f + pool + rng.normal(0, 1.0, n)})
+    fresh = pd.DataFrame({**ids, "avg_dev": f + rng.normal(0, 1.2, n) + rng.normal(0, 1.0, n)})
+    r = power.pool_summary(runs, again, fresh, outcomes=("avg_dev",), n_boot=200).iloc[0]
+    assert abs(r["seed SD"] - 1.0) < 0.05 and abs(r["pool SD"] - 1.2) < 0.08
+    total = np.sqrt(9 + 1.44 + 1)
+    assert abs(r["total SD"] - total) < 0.1
+    assert abs(r["ceiling, state known"] - np.sqrt(1 - 2.44 / total ** 2)) < 0.02
+    assert r["ceiling lo"] < r["ceiling, state known"] < r["ceiling hi"]
+    assert r["Spearman lo"] < r["Spearman, fresh pool"] < r["Spearman hi"] < r["Spearman, same pool"]
+
+
 def test_power_config_is_checked_before_work():
     from causalmix.config import compose
     from causalmix.errors import ConfigError
     for bad, msg in (("power.seeds=1", "power.seeds=1: expected an integer >= 2"),
                      ("power.pairs=0", "power.pairs=0: expected a positive integer"),
                      ("power.retest=1", "power.retest=1: expected 0 (none) or an integer >= 2"),
-                     ("power.retest=-4", "power.retest=-4: expected 0 (none) or an integer >= 2")):
+                     ("power.retest=-4", "power.retest=-4: expected 0 (none) or an integer >= 2"),
+                     ("power.pool_retest=1", "power.pool_retest=1: expected 0 (none) or an integer >= 2")):
         with pytest.raises(ConfigError, match=re.escape(msg)):
             compose([bad])
 

@@ -36,14 +36,15 @@ def _tracked_stores(folder: Path) -> set[Path]:
     return {(REPO_ROOT / f).parent for f in out if Path(f).name.startswith("run_")}
 
 
-@pytest.mark.parametrize("kind", ["runs", "power", "retest", "target", "states", "proposals/main", "proposals/ablations",
+@pytest.mark.parametrize("kind", ["runs", "power", "retest", "pool_retest", "target", "states", "proposals/main", "proposals/ablations",
                                   "grid", "knobs", "long_cot/runs",
                                   "long_cot/grid", "long_cot/target"])
 def test_shipped_stores_are_the_ones_this_code_computes(cfg, kind):
     from causalmix.experiments import longcot as lc
     from causalmix.experiments.analysis import knob_store
     draws = lambda c: {store_for(OmegaConf.merge(c, {"seed": int(x)})).dir.resolve() for x in c.power.base_seeds}  # noqa: E731
-    store = {"runs": store_for, "power": power.floor_store, "retest": power.retest_store, "target": target_store,
+    store = {"runs": store_for, "power": power.floor_store, "retest": power.retest_store,
+             "pool_retest": power.pool_retest_store, "target": target_store,
              "states": state_store, "grid": grid_store,
              **{f"proposals/{w}": (lambda c, w=w: proposals.store(c, w)) for w in ("main", "ablations")},
              "knobs": lambda c: knob_store(c, c.knobs.levels, c.knobs.seeds),
@@ -89,6 +90,8 @@ def test_the_shipped_sweeps_are_complete(cfg):
     assert n == cfg.analyses.observational.real_runs, f"habit sweep: {n} of {cfg.analyses.observational.real_runs} runs"
     n = len(list(power.retest_store(cfg).dir.glob("run_*.csv")))
     assert n == cfg.power.retest, f"retest: {n} of {cfg.power.retest} runs"
+    n = len(list(power.pool_retest_store(cfg).dir.glob("run_*.csv")))
+    assert n == cfg.power.pool_retest, f"fresh-pool retest: {n} of {cfg.power.pool_retest} runs"
     named = {*cfg.target.states, *([cfg.target.oracle.state] if cfg.target.oracle.state else [])}
     missing = sorted(n for n in named if not state_store(cfg).done(state_id(cfg, n)))
     assert not missing, f"target states without shipped measured covariates: {missing}"

@@ -145,9 +145,10 @@ def validate(cfg: DictConfig) -> None:
         _positive(cfg, key)
     if not isinstance(cfg.power.seeds, int) or isinstance(cfg.power.seeds, bool) or cfg.power.seeds < 2:
         raise ConfigError(f"power.seeds={cfg.power.seeds!r}: expected an integer >= 2 (a spread needs two seeds)")
-    rt = OmegaConf.select(cfg, "power.retest", default=0)
-    if not isinstance(rt, int) or isinstance(rt, bool) or rt == 1 or rt < 0:
-        raise ConfigError(f"power.retest={rt!r}: expected 0 (none) or an integer >= 2 (a correlation needs two runs)")
+    for key in ("retest", "pool_retest"):
+        rt = OmegaConf.select(cfg, f"power.{key}", default=0)
+        if not isinstance(rt, int) or isinstance(rt, bool) or rt == 1 or rt < 0:
+            raise ConfigError(f"power.{key}={rt!r}: expected 0 (none) or an integer >= 2 (a correlation needs two runs)")
     bs = OmegaConf.select(cfg, "power.base_seeds", default=[])
     if not isinstance(bs, ListConfig | list) or any(not isinstance(x, int) or isinstance(x, bool) or x < 0 for x in bs):
         raise ConfigError(f"power.base_seeds={OmegaConf.to_container(bs) if isinstance(bs, ListConfig) else bs!r}: "

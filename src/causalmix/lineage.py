@@ -133,6 +133,7 @@ PRODUCERS = {
     "knobs": (("experiments.proxy",), ("experiments.analysis:knob_sweep",)),
     "floor": (("experiments.proxy",), ("experiments.power:noise_floor",)),      # chapter 2's noise-floor runs
     "retest": (("experiments.proxy",), ("experiments.power:retest",)),          # ... and its retrained sweep runs
+    "pool_retest": (("experiments.proxy",), ("experiments.power:pool_retest",)),  # ... and on fresh pools
     "grid": (("experiments.proxy",), ("experiments.target:target_pool", "experiments.target:tilted_grid",
                                       "experiments.grid:points", "experiments.grid:trials")),   # Grid's proxy trials
     # what the methods see of a target pool: its measured covariates (target.measured_state)

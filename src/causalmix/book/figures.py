@@ -143,6 +143,26 @@ def retest(runs: pd.DataFrame, again: pd.DataFrame, summary: pd.DataFrame):
     return fig
 
 
+def pool_retest(runs: pd.DataFrame, again: pd.DataFrame, fresh: pd.DataFrame, summary: pd.DataFrame):
+    """Each retrained sweep run's outcome against its first training: on the same pool (power.retest) and on a
+    pool drawn afresh at the same state (power.pool_retest), with the identity line."""
+    outcomes = list(summary.index)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.6))
+    first = runs.set_index("run_id")
+    for ax, y in zip(np.atleast_1d(axes), outcomes):
+        r = summary.loc[y]
+        for df, label, color in ((again, f"same pool (Spearman {r['Spearman, same pool']:.2f})", "0.6"),
+                                 (fresh, f"fresh pool (Spearman {r['Spearman, fresh pool']:.2f})", "darkorange")):
+            ax.scatter(first.loc[df.run_id, y].to_numpy(float), df[y].to_numpy(float), s=14, color=color, label=label)
+        vals = np.r_[first.loc[fresh.run_id, y].to_numpy(float), fresh[y].to_numpy(float), again[y].to_numpy(float)]
+        ax.plot([vals.min(), vals.max()], [vals.min(), vals.max()], color="grey", lw=1, ls="--")
+        ax.set(xlabel=f"{y}, sweep run", ylabel=f"{y}, trained again",
+               title=f"{y}: ceiling, state known, {r['ceiling, state known']:.2f}")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def mixtures_by_state(mixtures: pd.DataFrame):
     """Long table (state, method, domain, share): one panel per target state."""
     g = sns.catplot(data=mixtures, x="domain", y="share", hue="method", col="state", kind="bar", height=3,

@@ -170,6 +170,15 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
         out.append(f"- How well could the runs be ranked at all? The sweep's first {rt.get('runs', '?')} runs, trained "
                    f"again on a fresh draw of their data (chapter 2), agree with their first training at Spearman "
                    f"{s:.2f} on AvgDev; the seed noise caps any model's held-out correlation at {ceil:.2f}.")
+    pr = (results.get("pool_retest") or {}).get("avg_dev") or {}
+    ps, pc, ci = _num(pr.get("spearman")), _num(pr.get("ceiling")), pr.get("ceiling_ci") or [None, None]
+    if math.isfinite(ps) and math.isfinite(pc):
+        lo, hi = (_num(x) for x in ci[:2])
+        band = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+        out.append(f"- Trained again on a pool drawn afresh at the same latent state, the sweep's first {pr.get('runs', '?')} "
+                   f"runs agree with their first training at Spearman {ps:.2f} on AvgDev: the pool's own draw moves the "
+                   f"outcome too, so a model that knew each pool's latent state exactly could rank held-out runs at about "
+                   f"{pc:.2f}{band} at best.")
     nc = (results.get("ablations") or {}).get("no_covariates")
     if nc and len(nc) >= 3:
         d, lo, hi = (_num(x) for x in nc[:3])

@@ -157,13 +157,18 @@ def _target_reuse(cfg: DictConfig) -> str | None:
 
 
 def _noise(cfg: DictConfig) -> list[str]:
-    """Chapter 2's noise-floor runs (power.pairs x power.seeds) and retest runs (the sweep's first power.retest)."""
+    """Chapter 2's noise-floor runs (power.pairs x power.seeds), retest runs (the sweep's first power.retest) and
+    fresh-pool retest runs (its first power.pool_retest)."""
     from causalmix.experiments import power
     ids = [p * 1000 + s for p in range(int(cfg.power.pairs)) for s in range(int(cfg.power.seeds))]
     out = _reuse("noise-floor runs (chapter 2)", power.floor_store(cfg), ids, power.floor_manifest(cfg))
     n = min(int(cfg.power.get("retest", 0) or 0), int(cfg.sweep.n_runs))
     if n:
         out += _reuse("retest runs (chapter 2)", power.retest_store(cfg), range(n), power.retest_manifest(cfg))
+    n = min(int(cfg.power.get("pool_retest", 0) or 0), int(cfg.sweep.n_runs))
+    if n:
+        out += _reuse("fresh-pool retest runs (chapter 2)", power.pool_retest_store(cfg), range(n),
+                      power.pool_retest_manifest(cfg))
     return out
 
 

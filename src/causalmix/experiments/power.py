@@ -123,6 +123,66 @@ def retest(world: World, base, runs: pd.DataFrame, n: int, store: RunStore | Non
     return pd.DataFrame([rows[i] for i in ids])
 
 
+def pool_retest_manifest(cfg) -> dict:
+    """What makes a fresh-pool retest run: the sweep's config and the code of a proxy run plus its own."""
+    return lineage.manifest(sweep_spec(cfg), "pool_retest")
+
+
+def pool_retest_store(cfg) -> RunStore:
+    return RunStore(path(cfg, "out") / "pool_retest", lineage.store_key(pool_retest_manifest(cfg)))
+
+
+def pool_retest(world: World, base, runs: pd.DataFrame, n: int, store: RunStore | None = None,
+                log=print) -> pd.DataFrame:
+    """The sweep's first `n` runs trained again at the same latent state and mixture, on a pool drawn afresh at
+    that state (other samples, corruptions, copies and realised composition), its covariates measured as the
+    sweep measures them, then a fresh training-set draw and seed; in blocks of sweep.batch stacked proxies.
+    The retest keeps each run's pool and so says what the seed moves; this says what the pool's own draw moves
+    on top, which no model of the state and the mixture can see. The state is redrawn as the run drew it
+    (experiments/proxy.py `_prepare`) and must match the sweep's record; the mixture is the record's."""
+    from causalmix.experiments.proxy import finetune_and_score_many, measure_pool
+    cfg = world.cfg
+    ids = sorted(int(i) for i in runs.run_id)[:int(n)]
+    if len(ids) < int(n):
+        raise ConfigError(f"power.pool_retest={n}: the sweep holds only {len(ids)} runs to retrain")
+    rows, todo = {}, []
+    if store is not None:
+        lineage.write_manifest(store.dir / "manifest.json", pool_retest_manifest(cfg))
+    for i in ids:
+        if store is not None and store.done(i):
+            rows[i] = store.read(i).iloc[0].to_dict()
+        else:
+            todo.append(i)
+    if todo:
+        log(f"pool retest: {len(todo)} of {len(ids)} sweep runs to train again on a fresh pool, "
+            f"{len(ids) - len(todo)} reused")
+    by_id = runs.set_index("run_id")
+    batch = int(cfg.sweep.batch)
+    for b in range(0, len(todo), batch):
+        part, texts, seeds, heads = todo[b:b + batch], [], [], []
+        for i in part:
+            state = pools.draw_state(world.domains, cfg.data.state, rng_for(cfg, 1, cfg.sweep.seed_offset + i))
+            flat = pools.flat_state(state)
+            if not np.allclose([flat[k] for k in flat], [float(by_id.loc[i, k]) for k in flat], rtol=0, atol=1e-12):
+                raise ConfigError(f"pool retest: run {i}'s state redrawn differs from the sweep's record: the runs "
+                                  "table is not this config's sweep")
+            mixture = {d: float(by_id.loc[i, f"w_{d}"]) for d in world.domains}
+            prng = rng_for(cfg, 23, i)                                  # the fresh pool, its draw and seed
+            pool = pools.build(world.pool_samples(), state, cfg.data.pool_size, world.families, prng,
+                               width=cfg.data.state.difficulty_width)
+            covs = measure_pool(world, base, pool, prng)
+            texts.append(pools.draw_training_set(pool, mixture, cfg.proxy.samples, prng))
+            seeds.append(int(prng.integers(2**31)))
+            heads.append({"run_id": i, **{f"w_{d}": w for d, w in mixture.items()}, **flat, **covs})
+        for h, sc in zip(heads, finetune_and_score_many(world, base, texts, seeds, cfg.proxy)):
+            if store is not None:
+                store.write(h["run_id"], {**h, **sc})
+                rows[h["run_id"]] = store.read(h["run_id"]).iloc[0].to_dict()
+            else:
+                rows[h["run_id"]] = {**h, **sc}
+    return pd.DataFrame([rows[i] for i in ids])
+
+
 def retest_summary(runs: pd.DataFrame, again: pd.DataFrame, outcomes=("avg_dev", "avg_margin")) -> pd.DataFrame:
     """Per outcome, over the retrained runs: the seed SD (SD of the paired differences / sqrt 2, chi-square
     95% CI), how well the two trainings agree (Pearson, Spearman), the sweep's total SD, and the ceiling
@@ -138,6 +198,45 @@ def retest_summary(runs: pd.DataFrame, again: pd.DataFrame, outcomes=("avg_dev",
         rows.append({"outcome": y, "runs": n, "seed SD": sd, "seed SD lo": lo, "seed SD hi": hi,
                      "Pearson": _corr(stats.pearsonr, a, b), "Spearman": _corr(stats.spearmanr, a, b),
                      "total SD": total, "ceiling rho": float(np.sqrt(max(0.0, 1 - sd ** 2 / total ** 2))) if total > 0 else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def pool_summary(runs: pd.DataFrame, again: pd.DataFrame, fresh: pd.DataFrame, outcomes=("avg_dev", "avg_margin"),
+                 n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per outcome, over the runs both retests hold: how far the pool's own draw moves the outcome on top of the
+    seed. `again` is the same-pool retest, `fresh` the fresh-pool one (pool_retest), each paired with the
+    sweep's `runs` by run_id. A fresh-pool pair differs by the seed and the pool draw; its SD is pooled from
+    (sweep, fresh) and (same-pool retrain, fresh), each difference's SD over sqrt 2. The pool SD is what it adds
+    to the seed SD (sqrt of the difference of variances, 0 if negative), and sqrt(1 - fresh SD^2 / total SD^2)
+    is the ceiling on the held-out correlation of a model that knew each run's latent state and mixture but not
+    its pool's draw. Spearman of the sweep with the fresh-pool runs has a Fisher-z 95% CI; the ceiling a
+    percentile bootstrap over the pairs."""
+    ids = sorted(set(again.run_id) & set(fresh.run_id))
+    first = runs.set_index("run_id").loc[ids]
+    a_, f_ = again.set_index("run_id").loc[ids], fresh.set_index("run_id").loc[ids]
+    rng = np.random.default_rng(seed)
+    boot = [rng.integers(0, len(ids), len(ids)) for _ in range(n_boot)]
+    rows = []
+    for y in outcomes:
+        a, r, f = (x[y].to_numpy(float) for x in (first, a_, f_))
+        n, total = len(ids), float(runs[y].std(ddof=1))
+
+        def parts(ix):
+            seed_var = np.var(a[ix] - r[ix], ddof=1) / 2
+            fresh_var = (np.var(a[ix] - f[ix], ddof=1) + np.var(r[ix] - f[ix], ddof=1)) / 4
+            ceiling = np.sqrt(max(0.0, 1 - fresh_var / total ** 2)) if total > 0 else float("nan")
+            return seed_var, fresh_var, ceiling
+
+        seed_var, fresh_var, ceiling = parts(np.arange(n))
+        cb = [parts(ix)[2] for ix in boot]
+        rho = _corr(stats.spearmanr, a, f)
+        z, h = np.arctanh(np.clip(rho, -0.999999, 0.999999)), 1.96 / np.sqrt(max(n - 3, 1))
+        rows.append({"outcome": y, "runs": n, "Spearman, same pool": _corr(stats.spearmanr, a, r),
+                     "Spearman, fresh pool": rho, "Spearman lo": float(np.tanh(z - h)), "Spearman hi": float(np.tanh(z + h)),
+                     "seed SD": float(np.sqrt(seed_var)), "fresh-pool SD": float(np.sqrt(fresh_var)),
+                     "pool SD": float(np.sqrt(max(fresh_var - seed_var, 0.0))), "total SD": total,
+                     "ceiling, state known": float(ceiling),
+                     "ceiling lo": float(np.nanpercentile(cb, 2.5)), "ceiling hi": float(np.nanpercentile(cb, 97.5))})
     return pd.DataFrame(rows)
 
 

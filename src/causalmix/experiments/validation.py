@@ -51,6 +51,34 @@ def repeat_scores(ho: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def pool_draw_seen(cfg, runs: pd.DataFrame, fresh: pd.DataFrame, domains: list[str],
+                   outcomes=("avg_dev", "avg_margin")) -> pd.DataFrame:
+    """Do the measured covariates see a pool's own draw? The configured causal model, fitted on the runs of `runs`
+    that `fresh` (power.pool_retest) does not hold, predicts each retrained run twice: from its sweep pool's
+    covariates and from its fresh pool's (same state and mixture). If the covariates saw the part of the draw
+    that moves the outcome, the difference of the two predictions would follow the difference of the outcomes
+    (Pearson r and its p-value)."""
+    from scipy.stats import pearsonr
+    w_cols = [f"w_{d}" for d in domains]
+    ids = sorted(int(i) for i in fresh.run_id)
+    train = runs[~runs.run_id.isin(ids)].reset_index(drop=True)
+    first, again = (df[df.run_id.isin(ids)].sort_values("run_id").reset_index(drop=True) for df in (runs, fresh))
+    rows = []
+    for y in outcomes:
+        cm = fit_effect_model(OmegaConf.merge(cfg, {"estimator": {"outcome": y}}), train, domains)
+        p1 = cm.predict_outcome(first[cm.inputs], first[w_cols])
+        p2 = cm.predict_outcome(again[cm.inputs], again[w_cols])
+        dp, dy = p1 - p2, first[y].to_numpy(float) - again[y].to_numpy(float)
+        ok = np.ptp(dp) > 0 and np.ptp(dy) > 0
+        r = pearsonr(dp, dy) if ok else None
+        rows.append({"outcome": y, "fitted on": len(train), "pairs": len(ids),
+                     "Spearman, sweep pool": spearmanr(p1, first[y]).statistic,
+                     "Spearman, fresh pool": spearmanr(p2, again[y]).statistic,
+                     "SD prediction difference": float(np.std(dp, ddof=1)), "SD outcome difference": float(np.std(dy, ddof=1)),
+                     "r(differences)": float(r.statistic) if ok else float("nan"), "p": float(r.pvalue) if ok else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def heldout_plan(cfg) -> tuple[int, int]:
     """(folds, repeats) of the book's held-out checks (power.heldout; 5 folds once when unset)."""
     return (int(OmegaConf.select(cfg, "power.heldout.folds", default=5)),
