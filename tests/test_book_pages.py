@@ -95,7 +95,7 @@ def test_glance_sentences_follow_the_intervals():
     assert "more proxy runs" not in md                                  # no curve in the results: no sentence
     rt = {"avg_dev": {"runs": 48, "seed_sd": 1.0, "spearman": 0.885, "ceiling": 0.946}}
     assert ("The sweep's first 48 runs, trained again on a fresh draw of their data (chapter 2), agree with their first "
-            "training at Spearman 0.89 on AvgDev; the seed noise caps any model's held-out correlation at 0.95.") \
+            "training at Spearman 0.89 on AvgDev; the seed noise alone would cap any model's held-out correlation at 0.95.") \
         in glance.render(RESULTS | {"retest": rt}, PAPER)
     assert "trained again" not in md and "trained again" not in glance.render(RESULTS | {"retest": None}, PAPER)
     pr = {"avg_dev": {"runs": 48, "spearman": 0.79, "seed_sd": 1.0, "pool_sd": 1.19, "ceiling": 0.865,

@@ -169,7 +169,7 @@ def render(results: dict | None, paper: dict | None = None, source: str = "outpu
     if math.isfinite(s) and math.isfinite(ceil):
         out.append(f"- How well could the runs be ranked at all? The sweep's first {rt.get('runs', '?')} runs, trained "
                    f"again on a fresh draw of their data (chapter 2), agree with their first training at Spearman "
-                   f"{s:.2f} on AvgDev; the seed noise caps any model's held-out correlation at {ceil:.2f}.")
+                   f"{s:.2f} on AvgDev; the seed noise alone would cap any model's held-out correlation at {ceil:.2f}.")
     pr = (results.get("pool_retest") or {}).get("avg_dev") or {}
     ps, pc, ci = _num(pr.get("spearman")), _num(pr.get("ceiling")), pr.get("ceiling_ci") or [None, None]
     if math.isfinite(ps) and math.isfinite(pc):
