@@ -150,6 +150,11 @@ def test_pool_summary_separates_the_pool_draw_from_the_seed():
     assert abs(r["ceiling, state known"] - np.sqrt(1 - 2.44 / total ** 2)) < 0.02
     assert r["ceiling lo"] < r["ceiling, state known"] < r["ceiling hi"]
     assert r["Spearman lo"] < r["Spearman, fresh pool"] < r["Spearman hi"] < r["Spearman, same pool"]
+    # without a same-pool retest: the same ceiling from the (sweep, fresh) pairs, seed and pool SDs unknown
+    q = power.pool_summary(runs, None, fresh, outcomes=("avg_dev",), n_boot=200).iloc[0]
+    assert abs(q["ceiling, state known"] - np.sqrt(1 - 2.44 / total ** 2)) < 0.02
+    assert abs(q["fresh-pool SD"] - np.sqrt(2.44)) < 0.08
+    assert np.isnan(q["seed SD"]) and np.isnan(q["pool SD"]) and np.isnan(q["Spearman, same pool"])
 
 
 def test_power_config_is_checked_before_work():
@@ -241,3 +246,39 @@ def test_curve_summary_fits_the_trend_per_doubling():
     table, trend = validation.curve_summary(ext)
     assert table.draws.tolist() == [2, 2, 2, 2, 1] and trend["seeds"] == [0] and trend["from_runs"] == 128
     assert trend["per_doubling"] == pytest.approx(0.76 - 0.69)
+
+
+def test_instrument_check_script_scores_a_configs_sweep_and_its_fresh_pool_ceiling(tmp_path):
+    """scripts/instrument_check.py (the method page's lever checks): its held-out rho are chapter 3's check on
+    the sweep it stored, its ceiling is pool_summary's on the fresh-pool retrains it stored (both stores reuse
+    finished runs, as tested with them); too few runs for the folds stop it in one line before any work."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from causalmix.config import compose
+    from causalmix.experiments import validation
+    from causalmix.experiments.sweep import store_for
+    from conftest import TINY
+    over = [o for o in TINY if not o.startswith("sweep.n_runs=")] + [
+        "sweep.n_runs=13", "power.pool_retest=2", "power.heldout.repeats=1", f"paths.out={tmp_path / 'out'}"]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "instrument_check.py"
+    p = subprocess.run([sys.executable, str(script), *over], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    assert out == json.loads((tmp_path / "out" / "instrument_check.json").read_text())
+    cfg = compose(over)
+    runs = store_for(cfg).load()
+    assert out["runs"] == len(runs) == 13
+    w = build_world(cfg)
+    _, sc = validation.heldout_check(compose(over + ["estimator.outcome=avg_margin"]), runs, w.domains, repeats=1)
+    assert out["outcomes"]["avg_margin"]["heldout"]["CausalMix (DML)"][0] == round(
+        float(sc.set_index("model").loc["CausalMix (DML)", "spearman"]), 4)
+    fresh = power.pool_retest_store(cfg).load()
+    want = power.pool_summary(runs, None, fresh, seed=cfg.seed).set_index("outcome")
+    assert out["outcomes"]["avg_dev"]["fresh_pool"]["ceiling"] == round(want.loc["avg_dev", "ceiling, state known"], 4)
+    assert out["outcomes"]["avg_dev"]["fresh_pool"]["runs"] == 2
+    bad = subprocess.run([sys.executable, str(script), *over, "sweep.n_runs=12"], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "sweep.n_runs=12: expected at least 13 for 5-fold checks (power.heldout.folds), and power.pool_retest=2 at most that"]

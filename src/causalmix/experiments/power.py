@@ -201,8 +201,8 @@ def retest_summary(runs: pd.DataFrame, again: pd.DataFrame, outcomes=("avg_dev",
     return pd.DataFrame(rows)
 
 
-def pool_summary(runs: pd.DataFrame, again: pd.DataFrame, fresh: pd.DataFrame, outcomes=("avg_dev", "avg_margin"),
-                 n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def pool_summary(runs: pd.DataFrame, again: pd.DataFrame | None, fresh: pd.DataFrame,
+                 outcomes=("avg_dev", "avg_margin"), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per outcome, over the runs both retests hold: how far the pool's own draw moves the outcome on top of the
     seed. `again` is the same-pool retest, `fresh` the fresh-pool one (pool_retest), each paired with the
     sweep's `runs` by run_id. A fresh-pool pair differs by the seed and the pool draw; its SD is pooled from
@@ -210,20 +210,27 @@ def pool_summary(runs: pd.DataFrame, again: pd.DataFrame, fresh: pd.DataFrame, o
     to the seed SD (sqrt of the difference of variances, 0 if negative), and sqrt(1 - fresh SD^2 / total SD^2)
     is the ceiling on the held-out correlation of a model that knew each run's latent state and mixture but not
     its pool's draw. Spearman of the sweep with the fresh-pool runs has a Fisher-z 95% CI; the ceiling a
-    percentile bootstrap over the pairs."""
-    ids = sorted(set(again.run_id) & set(fresh.run_id))
+    percentile bootstrap over the pairs. Without a same-pool retest (`again` None: a quick instrument check,
+    scripts/instrument_check.py) the fresh-pool SD comes from the (sweep, fresh) pairs alone, and the seed and
+    pool SDs it cannot separate are NaN."""
+    ids = sorted(set(fresh.run_id) if again is None else set(again.run_id) & set(fresh.run_id))
     first = runs.set_index("run_id").loc[ids]
-    a_, f_ = again.set_index("run_id").loc[ids], fresh.set_index("run_id").loc[ids]
+    f_ = fresh.set_index("run_id").loc[ids]
+    a_ = None if again is None else again.set_index("run_id").loc[ids]
     rng = np.random.default_rng(seed)
     boot = [rng.integers(0, len(ids), len(ids)) for _ in range(n_boot)]
     rows = []
     for y in outcomes:
-        a, r, f = (x[y].to_numpy(float) for x in (first, a_, f_))
+        a, f = first[y].to_numpy(float), f_[y].to_numpy(float)
+        r = None if a_ is None else a_[y].to_numpy(float)
         n, total = len(ids), float(runs[y].std(ddof=1))
 
         def parts(ix):
-            seed_var = np.var(a[ix] - r[ix], ddof=1) / 2
-            fresh_var = (np.var(a[ix] - f[ix], ddof=1) + np.var(r[ix] - f[ix], ddof=1)) / 4
+            if r is None:
+                seed_var, fresh_var = float("nan"), np.var(a[ix] - f[ix], ddof=1) / 2
+            else:
+                seed_var = np.var(a[ix] - r[ix], ddof=1) / 2
+                fresh_var = (np.var(a[ix] - f[ix], ddof=1) + np.var(r[ix] - f[ix], ddof=1)) / 4
             ceiling = np.sqrt(max(0.0, 1 - fresh_var / total ** 2)) if total > 0 else float("nan")
             return seed_var, fresh_var, ceiling
 
@@ -231,10 +238,12 @@ def pool_summary(runs: pd.DataFrame, again: pd.DataFrame, fresh: pd.DataFrame, o
         cb = [parts(ix)[2] for ix in boot]
         rho = _corr(stats.spearmanr, a, f)
         z, h = np.arctanh(np.clip(rho, -0.999999, 0.999999)), 1.96 / np.sqrt(max(n - 3, 1))
-        rows.append({"outcome": y, "runs": n, "Spearman, same pool": _corr(stats.spearmanr, a, r),
+        rows.append({"outcome": y, "runs": n,
+                     "Spearman, same pool": float("nan") if r is None else _corr(stats.spearmanr, a, r),
                      "Spearman, fresh pool": rho, "Spearman lo": float(np.tanh(z - h)), "Spearman hi": float(np.tanh(z + h)),
                      "seed SD": float(np.sqrt(seed_var)), "fresh-pool SD": float(np.sqrt(fresh_var)),
-                     "pool SD": float(np.sqrt(max(fresh_var - seed_var, 0.0))), "total SD": total,
+                     "pool SD": float("nan") if r is None else float(np.sqrt(max(fresh_var - seed_var, 0.0))),
+                     "total SD": total,
                      "ceiling, state known": float(ceiling),
                      "ceiling lo": float(np.nanpercentile(cb, 2.5)), "ceiling hi": float(np.nanpercentile(cb, 97.5))})
     return pd.DataFrame(rows)
