@@ -35,8 +35,8 @@ if n_runs - math.ceil(n_runs / folds) < need or not 0 <= int(cfg.power.pool_rete
              f"{folds}-fold checks (power.heldout.folds), and power.pool_retest={cfg.power.pool_retest} at most that")
 log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
 t0 = time.perf_counter()
-runs = run_sweep(cfg, log=log)
-world, base = prepare(cfg, log=log)
+world, base = prepare(cfg, log=log)          # the corpora parsed once, for the sweep and the retrains alike
+runs = run_sweep(cfg, world=world, log=log)
 out = {"overrides": overrides, "runs": len(runs), "sweep_s": round(time.perf_counter() - t0, 1),
        "folds": folds, "repeats": repeats, "outcomes": {}}
 for y in ("avg_dev", "avg_margin"):
